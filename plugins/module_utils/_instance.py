@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Instance lookups and the one shaping function shared by zenlayer_instance_power and zenlayer_instance_info."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
+
+MAX_IDS_PER_CALL = 100
+
+# Zenlayer's own Terraform provider treats these as "still moving" when waiting for a power change.
+TRANSITIONAL_STATUSES = frozenset({"PENDING", "DEPLOYING", "STOPPING", "BOOTING", "RELEASING", "REBUILDING",
+                                   "RECYCLING", "REBOOT"})
+IMAGING = "IMAGING"
+RUNNING = "RUNNING"
+STOPPED = "STOPPED"
+
+_INSTANCE_FIELDS = (
+    ("instanceId", "instance_id"),
+    ("instanceName", "instance_name"),
+    ("instanceStatus", "instance_status"),
+    ("zoneId", "zone_id"),
+    ("imageId", "image_id"),
+    ("imageName", "image_name"),
+    ("cpuCount", "cpu_count"),
+    ("memory", "memory"),
+    ("publicIpAddresses", "public_ip_addresses"),
+    ("privateIpAddresses", "private_ip_addresses"),
+    ("createTime", "create_time"),
+    ("expiredTime", "expired_time"),
+)
+
+
+def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
+    """The API's InstanceInfo in the collection's snake_case; fields the answer lacks are left out."""
+    shaped = {snake: raw[camel] for camel, snake in _INSTANCE_FIELDS if camel in raw}
+    disk = raw.get("systemDisk")
+    if isinstance(disk, dict):
+        shaped["system_disk"] = {"disk_id": disk.get("diskId"), "disk_size": disk.get("diskSize"),
+                                 "disk_category": disk.get("diskCategory")}
+    return shaped
+
+
+def chunks(items: list[str], size: int = MAX_IDS_PER_CALL) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def describe_instances(client: ZenlayerClient, instance_ids: Iterable[str] | None = None,
+                       **filters: Any) -> list[dict[str, Any]]:
+    """Raw InstanceInfo of the given ids (in chunks of 100) or of every instance matching the filters."""
+    ids = list(instance_ids or [])
+    if not ids:
+        return client.list_all("DescribeInstances", filters)
+    found: list[dict[str, Any]] = []
+    for chunk in chunks(ids):
+        found.extend(client.list_all("DescribeInstances", dict(filters, instanceIds=chunk)))
+    return found
+
+
+def get_instance(client: ZenlayerClient, instance_id: str) -> dict[str, Any] | None:
+    """Raw InstanceInfo of one instance, or None when it does not exist."""
+    matches = [item for item in describe_instances(client, [instance_id]) if item.get("instanceId") == instance_id]
+    return matches[0] if matches else None
+
+
+def instance_statuses(client: ZenlayerClient, instance_ids: list[str]) -> dict[str, str]:
+    """{instance_id: status} in one DescribeInstancesStatus call per 100 ids; missing ids are absent."""
+    statuses: dict[str, str] = {}
+    for chunk in chunks(instance_ids):
+        for item in client.list_all("DescribeInstancesStatus", {"instanceIds": chunk}):
+            statuses[item["instanceId"]] = item.get("instanceStatus")
+    return statuses
