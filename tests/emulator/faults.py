@@ -1,0 +1,133 @@
+"""Fault injection rules and the request rate limiter of the Zenlayer VM API emulator."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+FAULT_KINDS = ("throttle", "error", "slow", "drop", "lose_response", "lose_response_5xx")
+
+
+class FaultRuleError(ValueError):
+    """A malformed fault rule."""
+
+
+@dataclass
+class FaultRule:
+    """One rule: which action, what happens, how many times, after how many matches, for how long."""
+
+    action: str
+    kind: str
+    times: int | None = 1
+    after: int = 0
+    for_seconds: float | None = None
+    status: int = 503
+    code: str = "SERVICE_TEMPORARY_UNAVAILABLE"
+    message: str = "The service is temporarily unavailable (injected fault)."
+    delay: float = 1.0
+    added_at: float = 0.0
+    skipped: int = 0
+    fired: int = 0
+
+    @classmethod
+    def from_json(cls, raw: Any, now: float) -> FaultRule:
+        """Validate and build a rule from its JSON form."""
+        if not isinstance(raw, dict):
+            raise FaultRuleError("a fault rule must be an object")
+        kind = raw.get("kind")
+        if kind not in FAULT_KINDS:
+            raise FaultRuleError("fault kind must be one of %s, got %r" % (", ".join(FAULT_KINDS), kind))
+        times = raw.get("times", 1)
+        if times is not None and (not isinstance(times, int) or times < 0):
+            raise FaultRuleError("times must be a non-negative integer or null")
+        rule = cls(action=str(raw.get("action", "*")), kind=kind, times=times, after=int(raw.get("after", 0)),
+                   for_seconds=None if raw.get("for_seconds") is None else float(raw["for_seconds"]), added_at=now)
+        rule.status = int(raw.get("status", rule.status))
+        rule.code = str(raw.get("code", rule.code))
+        rule.message = str(raw.get("message", rule.message))
+        rule.delay = float(raw.get("delay", rule.delay))
+        return rule
+
+    def remaining(self) -> int | None:
+        """How many more times it fires (None = unlimited)."""
+        return None if self.times is None else max(self.times - self.fired, 0)
+
+    def active(self, now: float) -> bool:
+        """Not exhausted and inside its time window."""
+        if self.remaining() == 0:
+            return False
+        return self.for_seconds is None or now < self.added_at + self.for_seconds
+
+    def to_json(self, now: float) -> dict:
+        """JSON view with the remaining count."""
+        return {"action": self.action, "kind": self.kind, "times": self.times, "after": self.after,
+                "for_seconds": self.for_seconds, "status": self.status, "code": self.code, "delay": self.delay,
+                "skipped": self.skipped, "fired": self.fired, "remaining": self.remaining(), "active": self.active(now)}
+
+
+class FaultBook:
+    """The ordered list of fault rules; the first active matching rule (past its 'after' count) fires."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._clock = clock
+
+    def add(self, raw_rules: list) -> int:
+        """Append rules (all validated first); return how many are now listed."""
+        now = self._clock()
+        rules = [FaultRule.from_json(raw, now) for raw in raw_rules]
+        with self._lock:
+            self._rules.extend(rules)
+            return len(self._rules)
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self._rules.clear()
+
+    def listing(self) -> list[dict]:
+        """Rules with their remaining counts."""
+        now = self._clock()
+        with self._lock:
+            return [rule.to_json(now) for rule in self._rules]
+
+    def take(self, action: str) -> FaultRule | None:
+        """The rule that fires for this request, if any (its counters are updated)."""
+        now = self._clock()
+        with self._lock:
+            for rule in self._rules:
+                if rule.action not in ("*", action) or not rule.active(now):
+                    continue
+                if rule.skipped < rule.after:
+                    rule.skipped += 1
+                    continue
+                rule.fired += 1
+                return rule
+        return None
+
+
+class RateLimiter:
+    """Token bucket: `rate` requests per second, burst of max(1, rate); rate 0 = unlimited."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = float(rate)
+        self._capacity = max(1.0, self._rate)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        """Take one token if there is one."""
+        if self._rate <= 0:
+            return True
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False

@@ -1,0 +1,327 @@
+"""Start, drive and inspect the Zenlayer VM API emulator from Python (pytest fixtures, integration runner, demos).
+
+    from harness import Emulator, load_seed
+    with Emulator(load_seed("default"), time_scale=0.05) as emu:
+        os.environ.update(emu.env())
+        status, doc = emu.call("DescribeZones", {})
+        emu.add_faults({"action": "CreateImage", "kind": "lose_response"})
+        print(emu.requests("CreateImage"), emu.state(), emu.events())
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable, NamedTuple
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import signing  # noqa: E402  pylint: disable=wrong-import-position
+
+SERVER_SCRIPT = os.path.join(_HERE, "server.py")
+SEEDS_DIR = os.path.join(_HERE, "seeds")
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+class Credentials(NamedTuple):
+    """The first access key and token of the seed."""
+
+    access_key_id: str | None
+    access_key_password: str | None
+    token: str | None
+
+
+class ApiAnswer(NamedTuple):
+    """A raw API answer: HTTP status, parsed JSON (None if not JSON) and headers."""
+
+    status: int
+    body: Any
+    headers: dict
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start, or an admin call failed."""
+
+
+def load_seed(name: str) -> dict:
+    """The seed tests/emulator/seeds/NAME.json as a dict."""
+    path = name if name.endswith(".json") and os.path.sep in name else os.path.join(SEEDS_DIR, name + ".json")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _credentials_of(seed: dict) -> Credentials:
+    keys = seed.get("access_keys") or {}
+    key_id = next(iter(keys), None)
+    tokens = seed.get("tokens") or []
+    return Credentials(key_id, keys.get(key_id) if key_id else None, tokens[0] if tokens else None)
+
+
+def _read_first_line(stream: Any, lines: queue.Queue) -> None:
+    """Put the first stdout line on the queue, then drain the pipe until EOF."""
+    first = True
+    for line in iter(stream.readline, b""):
+        if first:
+            lines.put(line.decode("utf-8", "replace").strip())
+            first = False
+    if first:
+        lines.put(None)
+
+
+class Emulator:  # pylint: disable=too-many-instance-attributes
+    """A running emulator process on 127.0.0.1 (context manager).
+
+    seed: a dict (written to a temp file) or the path of a seed file.  state_file: kept across restart(); when None a
+    temp state file is used so restart() still keeps the world.  tls: (cert_path, key_path) to serve HTTPS.
+    """
+
+    def __init__(self, seed: dict | str, *, time_scale: float = 1.0, rate_limit: float = 0, state_file: str | None = None,
+                 log_file: str | None = None, tls: tuple[str, str] | None = None, extra_args: tuple | list = ()) -> None:
+        self._tmpdir = tempfile.mkdtemp(prefix="zenlayer-emulator-")
+        if isinstance(seed, dict):
+            self.seed = seed
+            self.seed_file = os.path.join(self._tmpdir, "seed.json")
+            with open(self.seed_file, "w", encoding="utf-8") as handle:
+                json.dump(seed, handle)
+        else:
+            self.seed_file = os.path.abspath(seed)
+            with open(self.seed_file, encoding="utf-8") as handle:
+                self.seed = json.load(handle)
+        self.time_scale = time_scale
+        self.rate_limit = rate_limit
+        self.state_file = state_file or os.path.join(self._tmpdir, "state.json")
+        self.log_file = log_file
+        self.tls = tls
+        self.extra_args = [str(arg) for arg in extra_args]
+        self.credentials = _credentials_of(self.seed)
+        self.stderr_file = os.path.join(self._tmpdir, "stderr.log")
+        self.port: int | None = None
+        self.url: str | None = None
+        self.process: subprocess.Popen | None = None
+        self._ssl_context = None
+        if tls:
+            self._ssl_context = ssl.create_default_context()
+            self._ssl_context.check_hostname = False
+            self._ssl_context.verify_mode = ssl.CERT_NONE
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        """http, or https with tls."""
+        return "https" if self.tls else "http"
+
+    @property
+    def domain(self) -> str:
+        """127.0.0.1:PORT (what ZENLAYERCLOUD_DOMAIN must be)."""
+        return "127.0.0.1:%s" % self.port
+
+    def _command(self, port: int) -> list[str]:
+        cmd = [sys.executable, SERVER_SCRIPT, "--port", str(port), "--seed", self.seed_file,
+               "--state", self.state_file, "--time-scale", repr(float(self.time_scale)),
+               "--rate-limit", repr(float(self.rate_limit))]
+        if self.log_file:
+            cmd += ["--log", self.log_file]
+        if self.tls:
+            cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        return cmd + self.extra_args
+
+    def start(self, port: int | None = None) -> Emulator:
+        """Spawn server.py (port 0 = any free one) and wait up to 10 s for 'listening on ...'."""
+        with open(self.stderr_file, "ab") as stderr:
+            self.process = subprocess.Popen(self._command(port or 0), stdout=subprocess.PIPE, stderr=stderr,  # pylint: disable=consider-using-with
+                                            stdin=subprocess.DEVNULL)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_read_first_line, args=(self.process.stdout, lines), daemon=True).start()
+        try:
+            first = lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            first = None
+        if not first or not first.startswith("listening on "):
+            self._kill()
+            raise EmulatorError("emulator did not start (first line %r); stderr:\n%s" % (first, self._stderr_tail()))
+        self.url = first[len("listening on "):]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self
+
+    def _stderr_tail(self) -> str:
+        try:
+            with open(self.stderr_file, encoding="utf-8", errors="replace") as handle:
+                return handle.read()[-4000:]
+        except OSError:
+            return ""
+
+    def _kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """SIGTERM, wait up to 5 s, then SIGKILL."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.process = None
+
+    def restart(self, *, graceful: bool = False) -> Emulator:
+        """Kill (SIGKILL unless graceful) and start again on the same port with the same state file."""
+        port = self.port
+        if graceful:
+            self.stop()
+        else:
+            self._kill()
+            self.stop()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return self.start(port)
+            except EmulatorError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        """Stop and remove the temp directory."""
+        self.stop()
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def env(self) -> dict[str, str]:
+        """Environment for the collection / SDK / Terraform to talk to this emulator."""
+        return {"ZENLAYERCLOUD_ACCESS_KEY_ID": self.credentials.access_key_id or "",
+                "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD": self.credentials.access_key_password or "",
+                "ZENLAYERCLOUD_DOMAIN": self.domain, "ZENLAYERCLOUD_SCHEME": self.scheme}
+
+    # -- admin endpoints -----------------------------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, document: Any = None) -> Any:
+        """Call /_emulator/<path>; return the parsed JSON answer."""
+        data = None if document is None else json.dumps(document).encode("utf-8")
+        request = urllib.request.Request("%s/_emulator/%s" % (self.url, path.lstrip("/")), data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self._ssl_context) as answer:
+                return json.loads(answer.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:
+            raise EmulatorError("%s /_emulator/%s -> %s: %s" % (method, path, error.code, error.read()[:500])) from error
+
+    def requests(self, action: str | None = None) -> list[dict]:
+        """Logged API requests (optionally of one action), oldest first."""
+        suffix = "?action=%s" % urllib.request.quote(action) if action else ""
+        return self.admin("GET", "requests" + suffix)["requests"]
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        self.admin("DELETE", "requests")
+
+    def state(self) -> dict:
+        """Internal world view: instances, images (with zoneId, instanceId), quota, timings."""
+        return self.admin("GET", "state")
+
+    def instance(self, instance_id: str) -> dict | None:
+        """One instance of state(), or None."""
+        return next((i for i in self.state()["instances"] if i["instanceId"] == instance_id), None)
+
+    def images(self, zone_id: str | None = None, name: str | None = None) -> list[dict]:
+        """Images of state(), optionally only of a zone and/or with this exact name."""
+        return [i for i in self.state()["images"]
+                if (zone_id is None or i["zoneId"] == zone_id) and (name is None or i["imageName"] == name)]
+
+    def events(self) -> list[dict]:
+        """Status-change events [{ts, kind, id, from, to}]."""
+        return self.admin("GET", "events")["events"]
+
+    def add_faults(self, *rules: dict) -> list[dict]:
+        """Append fault rules; returns the listing."""
+        return self.admin("POST", "faults", {"faults": list(rules)})["faults"]
+
+    def faults(self) -> list[dict]:
+        """Fault rules with their remaining counts."""
+        return self.admin("GET", "faults")["faults"]
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self.admin("DELETE", "faults")
+
+    def patch(self, **spec: Any) -> None:
+        """POST /_emulator/patch: instances={id: {...}}, images={...}, delete_instances=[...], timings={...}, image_quota=..."""
+        self.admin("POST", "patch", spec)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+        """Poll predicate() until it returns something truthy; raise TimeoutError after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met within %s s" % timeout)
+            time.sleep(interval)
+
+    # -- raw API calls -------------------------------------------------------------------------------------------
+
+    def call(self, action: str, body: Any = None, *, auth: str = "hmac", version: str = "2023-03-13",  # pylint: disable=too-many-arguments
+             key_id: str | None = None, password: str | None = None, token: str | None = None,
+             host: str | None = None, timestamp: int | None = None, headers: dict | None = None,
+             raw_body: bytes | None = None, timeout: float = 10.0) -> ApiAnswer:
+        """One API request signed like the official SDK (auth 'hmac', 'bearer' or 'none'); every part can be overridden."""
+        data = raw_body if raw_body is not None else json.dumps({} if body is None else body).encode("utf-8")
+        host = host or self.domain
+        sent = {"x-zc-version": version, "x-zc-service": "vm", "x-zc-action": action,
+                "Content-Type": "application/json", "Host": host}
+        if auth == "hmac":
+            sent.update(signing.sign_headers(key_id or self.credentials.access_key_id,
+                                             password or self.credentials.access_key_password,
+                                             int(time.time()) if timestamp is None else timestamp, data, host))
+        elif auth == "bearer":
+            sent["Authorization"] = "Bearer " + (token or self.credentials.token or "")
+        sent.update(headers or {})
+        return self._send(data, sent, timeout)
+
+    def _send(self, data: bytes, headers: dict, timeout: float) -> ApiAnswer:
+        if self.tls:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                                                           context=self._ssl_context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest("POST", "/api/v2/vm", skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.putheader("Content-Length", str(len(data)))
+            conn.endheaders(data)
+            answer = conn.getresponse()
+            raw = answer.read()
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                parsed = None
+            return ApiAnswer(answer.status, parsed, dict(answer.getheaders()))
+        finally:
+            conn.close()

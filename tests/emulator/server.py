@@ -1,0 +1,433 @@
+"""Local emulator of the Zenlayer Cloud VM API (POST /api/v2/vm) for offline tests of zenlayer.cloud playbooks.
+
+Run:  python3 tests/emulator/server.py --port 0 --seed tests/emulator/seeds/default.json
+The first line on stdout is "listening on http://127.0.0.1:PORT".  See README.md next to this file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import faults  # noqa: E402  pylint: disable=wrong-import-position
+import signing  # noqa: E402  pylint: disable=wrong-import-position
+from world import ACTIONS, ApiError, PatchError, World  # noqa: E402  pylint: disable=wrong-import-position
+
+API_PATH = "/api/v2/vm"
+ADMIN_PREFIX = "/_emulator/"
+SERVICE = "vm"
+VERSIONS = ("2023-03-13", "2026-04-01")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class NoAnswer(Exception):
+    """Close the connection without writing a response (drop / lose_response faults)."""
+
+
+@dataclass
+class ApiCall:
+    """One API request as it goes through the pipeline; becomes the log entry."""
+
+    ts: float
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    action: str | None = None
+    http_status: int | None = None
+    code: str | None = None
+    auth: str = "none"
+    access_key_id: str | None = None
+    body: Any = None
+    fault: str | None = None
+    performed: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def log_entry(self) -> dict:
+        """The JSON log line / admin log entry (never holds a secret)."""
+        return {"ts": self.ts, "action": self.action, "http_status": self.http_status, "code": self.code,
+                "request_id": self.request_id, "auth": self.auth, "access_key_id": self.access_key_id,
+                "body": self.body, "fault": self.fault, "performed": self.performed,
+                "duration_ms": round((time.monotonic() - self.started) * 1000.0, 3)}
+
+
+class Emulator:
+    """Everything the request handler needs: the world, faults, limiter, request log and auth settings."""
+
+    def __init__(self, world: World, *, rate_limit: float = 0.0, max_skew: float = 300.0,
+                 log_file: str | None = None, host_aliases: tuple[str, ...] = ()) -> None:
+        self.world = world
+        self.faults = faults.FaultBook()
+        self.limiter = faults.RateLimiter(rate_limit)
+        self.max_skew = max_skew
+        self.log_file = log_file
+        self.host_aliases = tuple(a.lower() for a in host_aliases)
+        self.port = 0
+        self._log: list[dict] = []
+        self._log_lock = threading.Lock()
+
+    # -- request log ---------------------------------------------------------------------------------------------
+
+    def record(self, call: ApiCall) -> None:
+        """Keep the entry in memory and append it to --log."""
+        entry = call.log_entry()
+        with self._log_lock:
+            self._log.append(entry)
+            if self.log_file:
+                with open(self.log_file, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+
+    def requests(self, action: str | None = None) -> list[dict]:
+        """Logged API requests, optionally of one action."""
+        with self._log_lock:
+            return [dict(e) for e in self._log if action is None or e["action"] == action]
+
+    def clear_requests(self) -> None:
+        """Forget the in-memory request log (the --log file is kept)."""
+        with self._log_lock:
+            self._log.clear()
+
+    # -- authentication ------------------------------------------------------------------------------------------
+
+    def host_allowed(self, host: str) -> bool:
+        """127.0.0.1:PORT, localhost:PORT, and every --host-alias with or without the port."""
+        host = host.strip().lower()
+        allowed = {"127.0.0.1:%d" % self.port, "localhost:%d" % self.port}
+        for alias in self.host_aliases:
+            allowed.update({alias, "%s:%d" % (alias, self.port)})
+        return host in allowed
+
+    def authenticate(self, call: ApiCall, headers: Any, body: bytes) -> None:
+        """Check Host and Authorization (HMAC or Bearer); raise ApiError with the emulator's own 401 codes."""
+        host = headers.get("Host")
+        if not host or not self.host_allowed(host):
+            raise ApiError(401, "AUTH_HOST_MISMATCH",
+                           "The Host header %r does not name this server (expected 127.0.0.1:%d, localhost:%d or a "
+                           "--host-alias); a signature for another host is not valid here." % (host, self.port, self.port))
+        authorization = headers.get("Authorization")
+        if not authorization or not authorization.strip():
+            raise ApiError(401, "AUTH_MISSING", "The Authorization header is missing.")
+        if authorization.strip().lower().startswith("bearer "):
+            self._check_bearer(call, authorization.strip()[7:].strip())
+        else:
+            self._check_hmac(call, headers, host, authorization, body)
+
+    def _check_bearer(self, call: ApiCall, token: str) -> None:
+        call.auth = "bearer"
+        with self.world.lock:
+            known = any(signing.signature_matches(token, candidate) for candidate in self.world.tokens)
+        if not token or not known:
+            raise ApiError(401, "AUTH_INVALID_TOKEN", "The bearer token is not valid.")
+
+    def _check_hmac(self, call: ApiCall, headers: Any, host: str, authorization: str, body: bytes) -> None:
+        parsed = signing.parse_authorization(authorization)
+        if parsed is None:
+            raise ApiError(401, "AUTH_MALFORMED",
+                           "The Authorization header is neither 'Bearer <token>' nor "
+                           "'ZC2-HMAC-SHA256 Credential=<id>, SignedHeaders=content-type;host, Signature=<hex>'.")
+        call.auth = "hmac"
+        call.access_key_id = parsed.key_id
+        self._check_hmac_headers(headers, parsed)
+        with self.world.lock:
+            password = self.world.access_keys.get(parsed.key_id)
+        if password is None:
+            raise ApiError(401, "AUTH_INVALID_ACCESS_KEY", "The access key id '%s' is unknown." % parsed.key_id)
+        expected = signing.compute_signature(password, headers["x-zc-timestamp"].strip(), body,
+                                             headers.get("Content-Type", ""), host)
+        if not signing.signature_matches(expected, parsed.signature):
+            raise ApiError(401, "AUTH_SIGNATURE_MISMATCH",
+                           "The signature does not match the request (checked over the exact body bytes, the "
+                           "Content-Type and Host headers as received, and x-zc-timestamp).")
+
+    def _check_hmac_headers(self, headers: Any, parsed: signing.ParsedAuthorization) -> None:
+        if parsed.signed_headers != signing.SIGNED_HEADERS:
+            raise ApiError(401, "AUTH_MALFORMED", "SignedHeaders must be 'content-type;host', got '%s'." % parsed.signed_headers)
+        method = headers.get("x-zc-signature-method")
+        if method != signing.SIGNATURE_METHOD:
+            raise ApiError(401, "AUTH_MALFORMED", "x-zc-signature-method must be ZC2-HMAC-SHA256, got %r." % method)
+        stamp = (headers.get("x-zc-timestamp") or "").strip()
+        if not stamp.isdigit():
+            raise ApiError(401, "AUTH_MALFORMED", "x-zc-timestamp must be a unix time in seconds, got %r." % stamp)
+        skew = time.time() - int(stamp)
+        if abs(skew) > self.max_skew:
+            raise ApiError(401, "AUTH_TIMESTAMP_EXPIRED",
+                           "x-zc-timestamp is %d s away from the server clock (allowed: %g s)." % (skew, self.max_skew))
+
+    # -- API pipeline --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_headers(headers: Any) -> str:
+        """x-zc-service, x-zc-version and x-zc-action; returns the action."""
+        service = headers.get("x-zc-service")
+        if service != SERVICE:
+            raise ApiError(400, "INVALID_SERVICE", "x-zc-service must be 'vm', got %r." % service)
+        version = headers.get("x-zc-version")
+        if version not in VERSIONS:
+            raise ApiError(400, "INVALID_VERSION", "x-zc-version must be one of %s, got %r." % (", ".join(VERSIONS), version))
+        action = headers.get("x-zc-action")
+        if action not in ACTIONS:
+            raise ApiError(400, "INVALID_ACTION", "x-zc-action %r is not an action this emulator knows." % action)
+        return action
+
+    @staticmethod
+    def parse_body(raw: bytes) -> Any:
+        """The JSON body, or None when it is not JSON."""
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    def handle_api(self, call: ApiCall, headers: Any, raw: bytes) -> tuple[int, dict]:
+        """Run the whole pipeline; return (status, JSON document) or raise NoAnswer."""
+        call.action = headers.get("x-zc-action")
+        call.body = self.parse_body(raw)
+        try:
+            if not self.limiter.allow():
+                raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests (emulator --rate-limit).")
+            self.authenticate(call, headers, raw)
+            self.check_headers(headers)
+            if not isinstance(call.body, dict):
+                raise ApiError(400, "INVALID_REQUEST_BODY", "The request body must be a JSON object in UTF-8.")
+            return self._with_fault(call)
+        except ApiError as error:
+            return self.error_answer(call, error)
+
+    @staticmethod
+    def error_answer(call: ApiCall, error: ApiError) -> tuple[int, dict]:
+        """The error envelope."""
+        call.http_status, call.code = error.status, error.code
+        return error.status, {"requestId": call.request_id, "code": error.code, "message": error.message}
+
+    def _perform(self, call: ApiCall) -> tuple[int, dict]:
+        payload = self.world.perform(call.action, call.body)
+        call.performed = True
+        call.http_status = 200
+        response = {"requestId": call.request_id}
+        response.update(payload)
+        return 200, {"requestId": call.request_id, "response": response}
+
+    def _with_fault(self, call: ApiCall) -> tuple[int, dict]:
+        rule = self.faults.take(call.action)
+        if rule is None:
+            return self._perform(call)
+        call.fault = rule.kind
+        if rule.kind == "throttle":
+            raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Request limit exceeded (injected fault).")
+        if rule.kind == "error":
+            raise ApiError(rule.status, rule.code, rule.message)
+        if rule.kind == "drop":
+            raise NoAnswer()
+        if rule.kind == "slow":
+            time.sleep(max(rule.delay, 0.0))
+            return self._perform(call)
+        try:
+            self._perform(call)
+        except ApiError as error:
+            self.error_answer(call, error)
+        if rule.kind == "lose_response":
+            raise NoAnswer()
+        done = "performed" if call.performed else "not performed"
+        return self.error_answer(call, ApiError(502, "INTERNAL_SERVER_ERROR",
+                                                "Internal server error (injected fault; the action was %s)." % done))
+
+    # -- admin ---------------------------------------------------------------------------------------------------
+
+    def handle_admin(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, Any]:
+        """The /_emulator/ endpoints (no auth)."""
+        route = path[len(ADMIN_PREFIX):].strip("/")
+        handler = getattr(self, "_admin_%s_%s" % (method.lower(), route), None)
+        if handler is None:
+            return 404, {"error": "no admin endpoint %s %s" % (method, path)}
+        try:
+            return handler(query, raw)
+        except (ValueError, TypeError, KeyError, PatchError, faults.FaultRuleError) as error:
+            return 400, {"error": str(error)}
+
+    def _admin_get_health(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        return 200, {"ok": True, "port": self.port}
+
+    def _admin_get_requests(self, query: dict, _raw: bytes) -> tuple[int, Any]:
+        return 200, {"requests": self.requests((query.get("action") or [None])[0])}
+
+    def _admin_delete_requests(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        self.clear_requests()
+        return 200, {"ok": True}
+
+    def _admin_get_state(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        return 200, self.world.snapshot()
+
+    def _admin_get_events(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        return 200, {"events": self.world.event_list()}
+
+    def _admin_get_faults(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        return 200, {"faults": self.faults.listing()}
+
+    def _admin_post_faults(self, _query: dict, raw: bytes) -> tuple[int, Any]:
+        doc = json.loads(raw.decode("utf-8") or "{}")
+        rules = doc.get("faults") if isinstance(doc, dict) else doc
+        if not isinstance(rules, list):
+            raise ValueError("POST /_emulator/faults wants {\"faults\": [rule, ...]}")
+        self.faults.add(rules)
+        return 200, {"faults": self.faults.listing()}
+
+    def _admin_delete_faults(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
+        self.faults.clear()
+        return 200, {"ok": True}
+
+    def _admin_post_patch(self, _query: dict, raw: bytes) -> tuple[int, Any]:
+        doc = json.loads(raw.decode("utf-8") or "{}")
+        if not isinstance(doc, dict):
+            raise ValueError("POST /_emulator/patch wants a JSON object")
+        self.world.patch(doc)
+        return 200, {"ok": True}
+
+
+class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 handler: the API at POST /api/v2/vm, the test endpoints under /_emulator/."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ZenlayerVmEmulator/1.0"
+    emulator: Emulator  # set on the subclass built by make_server
+
+    def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
+        """Requests are logged as JSON by the emulator, not on stderr."""
+
+    def _read_body(self) -> bytes | None:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit() or int(length) > MAX_BODY_BYTES:
+            return None
+        return self.rfile.read(int(length))
+
+    def _send_json(self, status: int, document: Any) -> None:
+        data = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _dispatch(self, method: str) -> None:
+        raw = self._read_body()
+        if raw is None:
+            self.close_connection = True
+            self._send_json(413, {"requestId": str(uuid.uuid4()), "code": "INVALID_REQUEST_BODY",
+                                  "message": "Content-Length is missing, malformed or above %d bytes." % MAX_BODY_BYTES})
+            return
+        parts = urlsplit(self.path)
+        if parts.path.startswith(ADMIN_PREFIX):
+            status, document = self.emulator.handle_admin(method, parts.path, parse_qs(parts.query), raw)
+            self._send_json(status, document)
+            return
+        self._api(method, parts.path, raw)
+
+    def _api(self, method: str, path: str, raw: bytes) -> None:
+        call = ApiCall(ts=time.time())
+        try:
+            if path.rstrip("/") != API_PATH:
+                status, document = self.emulator.error_answer(call, ApiError(404, "INVALID_PATH", "No API at %s." % path))
+            elif method != "POST":
+                status, document = self.emulator.error_answer(call, ApiError(405, "METHOD_NOT_ALLOWED", "Use POST."))
+            else:
+                status, document = self.emulator.handle_api(call, self.headers, raw)
+        except NoAnswer:
+            call.http_status = None
+            self.emulator.record(call)
+            self.close_connection = True
+            return
+        self.emulator.record(call)
+        self._send_json(status, document)
+
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+        """GET."""
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """POST."""
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:  # pylint: disable=invalid-name
+        """DELETE."""
+        self._dispatch("DELETE")
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """Threaded server, daemon threads, address reuse (a restart binds the same port again)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line (the option names are fixed: other tools rely on them)."""
+    parser = argparse.ArgumentParser(description="Local emulator of the Zenlayer Cloud VM API.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = pick a free one)")
+    parser.add_argument("--seed", help="seed world (JSON); ignored when --state exists")
+    parser.add_argument("--log", help="append one JSON line per API request to this file")
+    parser.add_argument("--state", help="keep the world in this JSON file (saved after every change)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies every timing (default 1.0)")
+    parser.add_argument("--rate-limit", type=float, default=0.0, help="API requests per second (0 = off)")
+    parser.add_argument("--max-skew", type=float, default=300.0, help="allowed x-zc-timestamp skew in seconds")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    parser.add_argument("--host-alias", action="append", default=[], help="another accepted Host name (repeatable)")
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if not args.seed and not (args.state and os.path.exists(args.state)):
+        parser.error("--seed is required unless --state names an existing state file")
+    return args
+
+
+def make_server(args: argparse.Namespace) -> tuple[EmulatorHTTPServer, Emulator, str]:
+    """Build (server, emulator, scheme) bound to 127.0.0.1."""
+    world = World.load(args.seed, args.state, args.time_scale)
+    emulator = Emulator(world, rate_limit=args.rate_limit, max_skew=args.max_skew, log_file=args.log,
+                        host_aliases=tuple(args.host_alias))
+    handler = type("BoundHandler", (Handler,), {"emulator": emulator})
+    server = EmulatorHTTPServer(("127.0.0.1", args.port), handler)
+    emulator.port = server.server_address[1]
+    scheme = "http"
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+    return server, emulator, scheme
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT."""
+    args = parse_args(argv)
+    server, emulator, scheme = make_server(args)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("listening on %s://127.0.0.1:%d" % (scheme, emulator.port), flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        with emulator.world.lock:
+            emulator.world.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

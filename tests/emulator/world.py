@@ -1,0 +1,575 @@
+"""World state of the Zenlayer VM API emulator: zones, instances, images, quota, state machines and actions.
+
+Every public method takes the world lock.  Status transitions are stored as wall-clock times ("pending") and applied
+lazily whenever the world is read or changed, so the state file can be reloaded after a restart without losing them.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from typing import Any, Callable
+
+STATE_FORMAT = "zenlayer-vm-emulator-state/1"
+DEFAULT_TIMINGS = {"stop_seconds": 2.0, "start_seconds": 2.0, "image_seconds": 3.0}
+DEFAULT_IMAGE_QUOTA = 5
+MAX_IDS = 100
+MAX_PAGE_SIZE = 1000
+IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,24}$")
+RECYCLED_STATUSES = ("RECYCLE", "RECYCLING")
+IMAGE_INFO_FIELDS = ("imageId", "imageName", "imageType", "imageSize", "imageDescription", "imageVersion",
+                     "imageStatus", "category", "osType")
+HEALTHY_DISK_STATUSES = ("IN_USE", "AVAILABLE")
+
+
+class ApiError(Exception):
+    """An API error answered as {"requestId", "code", "message"} with a non-200 HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__("%s %s: %s" % (status, code, message))
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class PatchError(ValueError):
+    """A bad /_emulator/patch request."""
+
+
+def iso_time(wall: float) -> str:
+    """UTC ISO-8601 timestamp as Zenlayer prints them."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# request parameter helpers
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def param(body: dict, name: str, kind: str, required: bool = False) -> Any:
+    """Read one request field; raise MISSING_PARAMETER / INVALID_PARAMETER_TYPE (emulator's own codes)."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, "MISSING_PARAMETER", "The required parameter '%s' is missing." % name)
+        return None
+    if not _type_ok(value, kind):
+        expected = {"str": "a string", "int": "an integer", "bool": "a boolean"}.get(kind, "a list of strings")
+        raise ApiError(400, "INVALID_PARAMETER_TYPE", "The parameter '%s' must be %s." % (name, expected))
+    if kind == "str_list" and required and not value:
+        raise ApiError(400, "MISSING_PARAMETER", "The required parameter '%s' is an empty list." % name)
+    return value
+
+
+def id_list(body: dict, name: str, required: bool = False) -> list[str] | None:
+    """A list of ids, at most MAX_IDS, duplicates removed (order kept)."""
+    ids = param(body, name, "str_list", required)
+    if ids is None:
+        return None
+    if len(ids) > MAX_IDS:
+        raise ApiError(400, "INVALID_PARAMETER_TOO_MANY_IDS",
+                       "The parameter '%s' holds %d ids; at most %d are allowed." % (name, len(ids), MAX_IDS))
+    return list(dict.fromkeys(ids))
+
+
+def paginate(items: list, body: dict) -> tuple[int, list]:
+    """Apply pageNum (default 1) and pageSize (default 20, max 1000); return (totalCount, page)."""
+    page_num = param(body, "pageNum", "int")
+    page_size = param(body, "pageSize", "int")
+    page_num = 1 if page_num is None else page_num
+    page_size = 20 if page_size is None else page_size
+    if page_num < 1:
+        raise ApiError(400, "INVALID_PARAMETER_PAGE_NUM", "pageNum must be at least 1, got %d." % page_num)
+    if page_size < 1 or page_size > MAX_PAGE_SIZE:
+        raise ApiError(400, "INVALID_PARAMETER_PAGE_SIZE",
+                       "pageSize must be between 1 and %d, got %d." % (MAX_PAGE_SIZE, page_size))
+    start = (page_num - 1) * page_size
+    return len(items), items[start:start + page_size]
+
+
+def check_image_name(name: str) -> None:
+    """1-24 characters: letters, digits, Chinese characters, '-' and '_'."""
+    if not IMAGE_NAME_RE.match(name):
+        raise ApiError(400, "INVALID_PARAMETER_IMAGE_NAME",
+                       "imageName must be 1-24 characters of letters, digits, Chinese characters, '-' or '_'.")
+
+
+def check_image_description(description: str) -> None:
+    """At most 255 characters."""
+    if len(description) > 255:
+        raise ApiError(400, "INVALID_PARAMETER_IMAGE_DESCRIPTION",
+                       "imageDescription must be at most 255 characters, got %d." % len(description))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# record normalisation
+
+def normalize_instance(raw: dict, now: float) -> dict:
+    """Fill defaults for an instance record (seed or patch)."""
+    inst = {
+        "instanceId": raw["instanceId"], "zoneId": raw["zoneId"],
+        "instanceName": raw.get("instanceName", raw["instanceId"]),
+        "instanceStatus": raw.get("instanceStatus", "RUNNING"),
+        "imageId": None, "imageName": None, "osType": "linux", "category": "Ubuntu",
+        "systemDiskSize": 20, "systemDiskCategory": "Standard NVMe SSD", "systemDiskStatus": "IN_USE",
+        "imageOutcome": "AVAILABLE", "cpuCount": 2, "memory": 4, "instanceType": "z2a.cpu.1",
+        "publicIpAddresses": [], "privateIpAddresses": [], "createTime": iso_time(now),
+        "lastForceShutdown": None, "lastForceShutdownSent": None, "pending": None,
+    }
+    inst.update(raw)
+    return inst
+
+
+def normalize_image(raw: dict, now: float) -> dict:
+    """Fill defaults for an image record; an image without zoneId is public (visible in every zone)."""
+    public = raw.get("imageType") == "PUBLIC_IMAGE" or not raw.get("zoneId")
+    image = {
+        "imageId": raw["imageId"], "imageName": raw.get("imageName", raw["imageId"]),
+        "imageType": "PUBLIC_IMAGE" if public else "CUSTOM_IMAGE",
+        "imageSize": "20", "imageDescription": None, "imageVersion": "1", "imageStatus": "AVAILABLE",
+        "category": "Ubuntu", "osType": "linux", "zoneId": None, "instanceId": None,
+        "createTime": iso_time(now), "pending": None,
+    }
+    image.update(raw)
+    image["imageSize"] = str(image["imageSize"])
+    if public:
+        image["zoneId"] = None
+    return image
+
+
+def parse_quota(value: Any, default: int = DEFAULT_IMAGE_QUOTA) -> tuple[int, dict[str, int]]:
+    """image_quota as int, or dict of per-zone overrides with an optional 'default' key."""
+    if value is None:
+        return default, {}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, {}
+    if isinstance(value, dict):
+        overrides = {str(k): int(v) for k, v in value.items() if k != "default"}
+        return int(value.get("default", default)), overrides
+    raise PatchError("image_quota must be an integer or an object of per-zone integers")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the world
+
+class World:
+    """All emulated resources, guarded by one lock, optionally persisted to a JSON state file."""
+
+    def __init__(self, data: dict, *, time_scale: float = 1.0, state_file: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.time_scale = float(time_scale)
+        self.state_file = state_file
+        now = clock()
+        self.zones: dict[str, dict] = {z["zoneId"]: {"zoneId": z["zoneId"], "zoneName": z.get("zoneName", z["zoneId"]),
+                                                     "supportImage": bool(z.get("supportImage", True))}
+                                       for z in data.get("zones", [])}
+        self.access_keys: dict[str, str] = dict(data.get("access_keys", {}))
+        self.tokens: list[str] = list(data.get("tokens", []))
+        self.instances: dict[str, dict] = {i["instanceId"]: normalize_instance(i, now) for i in data.get("instances", [])}
+        self.images: dict[str, dict] = {i["imageId"]: normalize_image(i, now) for i in data.get("images", [])}
+        quota = data.get("quota")
+        if isinstance(quota, dict) and "default" in quota and "overrides" in quota:
+            self.quota_default, self.quota_overrides = int(quota["default"]), dict(quota["overrides"])
+        else:
+            self.quota_default, self.quota_overrides = parse_quota(data.get("image_quota"))
+        self.timings: dict[str, float] = dict(DEFAULT_TIMINGS)
+        self.timings.update(data.get("timings", {}))
+        self.events: list[dict] = list(data.get("events", []))
+
+    # -- construction and persistence ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, seed_file: str | None, state_file: str | None, time_scale: float = 1.0) -> World:
+        """Load the state file when it exists, else the seed file."""
+        if state_file and os.path.exists(state_file):
+            with open(state_file, encoding="utf-8") as handle:
+                data = json.load(handle)
+        elif seed_file:
+            with open(seed_file, encoding="utf-8") as handle:
+                data = json.load(handle)
+        else:
+            raise ValueError("a --seed file is required when there is no state file yet")
+        world = cls(data, time_scale=time_scale, state_file=state_file)
+        with world.lock:
+            world.save()
+        return world
+
+    def to_dict(self) -> dict:
+        """Everything needed to restart (secrets included: the state file is a local test artifact)."""
+        return {
+            "format": STATE_FORMAT, "saved_at": self.clock(),
+            "zones": list(self.zones.values()), "access_keys": self.access_keys, "tokens": self.tokens,
+            "instances": list(self.instances.values()), "images": list(self.images.values()),
+            "quota": {"default": self.quota_default, "overrides": self.quota_overrides},
+            "timings": self.timings, "events": self.events,
+        }
+
+    def save(self) -> None:
+        """Write the state file atomically (temp file + rename); no-op without --state."""
+        if not self.state_file:
+            return
+        directory = os.path.dirname(os.path.abspath(self.state_file))
+        fd, tmp_path = tempfile.mkstemp(prefix=".emulator-state-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_dict(), handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_path, self.state_file)
+        except BaseException:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise
+
+    # -- time and state machines -----------------------------------------------------------------------------------
+
+    def _delay(self, timing: str) -> float:
+        return float(self.timings.get(timing, DEFAULT_TIMINGS[timing])) * self.time_scale
+
+    def _record(self, kind: str, obj_id: str, old: str, new: str, wall: float) -> None:
+        self.events.append({"ts": wall, "kind": kind, "id": obj_id, "from": old, "to": new})
+
+    def _set_status(self, kind: str, obj: dict, new: str, wall: float) -> None:
+        field = "instanceStatus" if kind == "instance" else "imageStatus"
+        old = obj[field]
+        obj[field] = new
+        if old != new:
+            self._record(kind, obj["instanceId" if kind == "instance" else "imageId"], old, new, wall)
+
+    def _schedule(self, obj: dict, new: str, delay: float, now: float) -> None:
+        obj["pending"] = {"to": new, "at": now + delay}
+
+    def _due(self, now: float) -> list[tuple[float, str, dict]]:
+        due = [(i["pending"]["at"], "instance", i) for i in self.instances.values()
+               if i.get("pending") and i["pending"]["at"] <= now]
+        due += [(i["pending"]["at"], "image", i) for i in self.images.values()
+                if i.get("pending") and i["pending"]["at"] <= now]
+        # images settle before their instance at the same instant
+        due.sort(key=lambda entry: (entry[0], entry[1] != "image"))
+        return due
+
+    def advance(self) -> bool:
+        """Apply every transition that is due; return whether anything changed (and save then)."""
+        with self.lock:
+            due = self._due(self.clock())
+            for wall, kind, obj in due:
+                target = obj["pending"]["to"]
+                obj["pending"] = None
+                self._set_status(kind, obj, target, wall)
+            if due:
+                self.save()
+            return bool(due)
+
+    # -- dispatch --------------------------------------------------------------------------------------------------
+
+    def perform(self, action: str, body: dict) -> dict:
+        """Run one API action under the lock; return the response payload or raise ApiError."""
+        handler = getattr(self, "_act_" + action, None)
+        if handler is None or action not in ACTIONS:
+            raise ApiError(400, "INVALID_ACTION", "The action '%s' is not supported by this emulator." % action)
+        with self.lock:
+            self.advance()
+            payload = handler(body, self.clock())
+            if action in MUTATING_ACTIONS:
+                self.save()
+            return payload
+
+    # -- lookups ---------------------------------------------------------------------------------------------------
+
+    def _instance(self, instance_id: str) -> dict:
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise ApiError(404, "INVALID_INSTANCE_NOT_FOUND", "The instance '%s' does not exist." % instance_id)
+        return inst
+
+    def _custom_image_for_change(self, image_id: str) -> dict:
+        image = self.images.get(image_id)
+        if image is None:
+            raise ApiError(404, "INVALID_IMAGE_NOT_FOUND", "The image '%s' does not exist." % image_id)
+        if image["imageType"] != "CUSTOM_IMAGE":
+            raise ApiError(400, "INVALID_IMAGE_STATUS", "The image '%s' is a public image and cannot be changed." % image_id)
+        if image["imageStatus"] == "CREATING":
+            raise ApiError(400, "INVALID_IMAGE_STATUS", "The image '%s' is still being created (CREATING)." % image_id)
+        return image
+
+    def quota_max(self, zone_id: str) -> int:
+        """maxCount of custom images in a zone."""
+        return int(self.quota_overrides.get(zone_id, self.quota_default))
+
+    def quota_count(self, zone_id: str) -> int:
+        """Custom images of a zone, whatever their status (CREATING and UNAVAILABLE count)."""
+        return sum(1 for i in self.images.values() if i["imageType"] == "CUSTOM_IMAGE" and i["zoneId"] == zone_id)
+
+    # -- image actions ---------------------------------------------------------------------------------------------
+
+    def _check_can_image(self, inst: dict) -> None:
+        zone = self.zones.get(inst["zoneId"])
+        if zone is None or not zone["supportImage"]:
+            raise ApiError(400, "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT",
+                           "The zone '%s' does not support custom images." % inst["zoneId"])
+        if inst["instanceStatus"] == "IMAGING":
+            raise ApiError(400, "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE",
+                           "The system disk of instance '%s' is already being imaged." % inst["instanceId"])
+        if inst["instanceStatus"] != "STOPPED":
+            raise ApiError(400, "UNSUPPORTED_OPERATION_INSTANCE_STATE_STARTING",
+                           "The instance '%s' must be shut down (it is %s)." % (inst["instanceId"], inst["instanceStatus"]))
+        if inst.get("systemDiskStatus", "IN_USE") not in HEALTHY_DISK_STATUSES:
+            raise ApiError(400, "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE",
+                           "The system disk of instance '%s' is %s." % (inst["instanceId"], inst["systemDiskStatus"]))
+        if self.quota_count(inst["zoneId"]) >= self.quota_max(inst["zoneId"]):
+            raise ApiError(400, "LIMIT_EXCEEDED_IMAGE_QUOTA",
+                           "The zone '%s' already holds %d of %d custom images."
+                           % (inst["zoneId"], self.quota_count(inst["zoneId"]), self.quota_max(inst["zoneId"])))
+
+    def _act_CreateImage(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+        instance_id = param(body, "instanceId", "str", required=True)
+        name = param(body, "imageName", "str", required=True)
+        description = param(body, "imageDescription", "str")
+        check_image_name(name)
+        if description is not None:
+            check_image_description(description)
+        inst = self._instance(instance_id)
+        self._check_can_image(inst)
+        image_id = "img-" + secrets.token_hex(8)
+        outcome = "UNAVAILABLE" if str(inst.get("imageOutcome", "AVAILABLE")).upper() == "UNAVAILABLE" else "AVAILABLE"
+        image = normalize_image({
+            "imageId": image_id, "imageName": name, "imageType": "CUSTOM_IMAGE", "imageSize": str(inst["systemDiskSize"]),
+            "imageDescription": description, "imageVersion": "1", "imageStatus": "CREATING",
+            "category": inst.get("category"), "osType": inst.get("osType"), "zoneId": inst["zoneId"],
+            "instanceId": instance_id}, now)
+        self.images[image_id] = image
+        self._record("image", image_id, None, "CREATING", now)
+        self._set_status("instance", inst, "IMAGING", now)
+        delay = self._delay("image_seconds")
+        self._schedule(image, outcome, delay, now)
+        self._schedule(inst, "STOPPED", delay, now)
+        return {"imageId": image_id}
+
+    def _act_DescribeImages(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        zone_id = param(body, "zoneId", "str", required=True)
+        if zone_id not in self.zones:
+            raise ApiError(404, "INVALID_ZONE_NOT_FOUND", "The zone '%s' does not exist." % zone_id)
+        image_ids = param(body, "imageIds", "str_list")
+        name = param(body, "imageName", "str")
+        exact = {key: param(body, key, "str") for key in ("category", "imageType", "osType", "imageStatus")}
+        found = []
+        for image in self.images.values():
+            if image["zoneId"] not in (None, zone_id):
+                continue
+            if image_ids is not None and image["imageId"] not in image_ids:
+                continue
+            if name is not None and name not in (image["imageName"] or ""):
+                continue  # deliberately a substring match: clients must compare names exactly
+            if any(value is not None and image.get(key) != value for key, value in exact.items()):
+                continue
+            found.append({key: image.get(key) for key in IMAGE_INFO_FIELDS})
+        total, page = paginate(found, body)
+        return {"totalCount": total, "dataSet": page}
+
+    def _act_DeleteImages(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        image_ids = id_list(body, "imageIds", required=True)
+        for image_id in image_ids:
+            self._custom_image_for_change(image_id)
+        for image_id in image_ids:
+            del self.images[image_id]
+        return {}
+
+    def _act_ModifyImagesAttributes(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        image_ids = id_list(body, "imageIds", required=True)
+        name = param(body, "imageName", "str")
+        description = param(body, "imageDescription", "str")
+        if name is not None:
+            check_image_name(name)
+        if description is not None:
+            check_image_description(description)
+        images = [self._custom_image_for_change(image_id) for image_id in image_ids]
+        for image in images:
+            if name is not None:
+                image["imageName"] = name
+            if description is not None:
+                image["imageDescription"] = description
+        return {}
+
+    def _act_DescribeImageQuota(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        zone_ids = param(body, "zoneIds", "str_list")
+        if zone_ids is None:
+            zone_ids = list(self.zones)
+        for zone_id in zone_ids:
+            if zone_id not in self.zones:
+                raise ApiError(404, "INVALID_REGION_NOT_FOUND", "The zone '%s' does not exist." % zone_id)
+        return {"images": [{"zoneId": z, "count": self.quota_count(z), "maxCount": self.quota_max(z)}
+                           for z in dict.fromkeys(zone_ids)]}
+
+    # -- instance actions ------------------------------------------------------------------------------------------
+
+    def _check_power_change(self, inst: dict, required_status: str) -> None:
+        status = inst["instanceStatus"]
+        if status in RECYCLED_STATUSES:
+            raise ApiError(403, "OPERATION_DENIED_INSTANCE_RECYCLED",
+                           "The instance '%s' is in the recycle bin (%s)." % (inst["instanceId"], status))
+        if status == "IMAGING":
+            raise ApiError(400, "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE",
+                           "The system disk of instance '%s' is being imaged." % inst["instanceId"])
+        if status != required_status and required_status == "RUNNING":
+            raise ApiError(403, "OPERATION_DENIED_INSTANCE_NOT_RUNNING",
+                           "The instance '%s' is not running (it is %s)." % (inst["instanceId"], status))
+        if status != required_status:
+            raise ApiError(403, "OPERATION_DENIED_INSTANCE_NOT_STOPPED",
+                           "The instance '%s' is not stopped (it is %s)." % (inst["instanceId"], status))
+
+    def _act_StopInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+        instance_ids = id_list(body, "instanceIds", required=True)
+        force = param(body, "forceShutdown", "bool")
+        instances = [self._instance(instance_id) for instance_id in instance_ids]
+        for inst in instances:
+            self._check_power_change(inst, "RUNNING")
+        for inst in instances:
+            inst["lastForceShutdown"] = True if force is None else force
+            inst["lastForceShutdownSent"] = force is not None
+            self._set_status("instance", inst, "STOPPING", now)
+            self._schedule(inst, "STOPPED", self._delay("stop_seconds"), now)
+        return {}
+
+    def _act_StartInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+        instance_ids = id_list(body, "instanceIds", required=True)
+        instances = [self._instance(instance_id) for instance_id in instance_ids]
+        for inst in instances:
+            self._check_power_change(inst, "STOPPED")
+        for inst in instances:
+            self._set_status("instance", inst, "BOOTING", now)
+            self._schedule(inst, "RUNNING", self._delay("start_seconds"), now)
+        return {}
+
+    @staticmethod
+    def _instance_info(inst: dict) -> dict:
+        return {
+            "instanceId": inst["instanceId"], "zoneId": inst["zoneId"], "instanceName": inst["instanceName"],
+            "instanceType": inst.get("instanceType"), "cpuCount": inst.get("cpuCount"), "memory": inst.get("memory"),
+            "imageId": inst.get("imageId"), "imageName": inst.get("imageName"),
+            "instanceChargeType": "POSTPAID", "internetChargeType": "ByBandwidth",
+            "publicIpAddresses": list(inst.get("publicIpAddresses") or []),
+            "privateIpAddresses": list(inst.get("privateIpAddresses") or []),
+            "createTime": inst.get("createTime"), "instanceStatus": inst["instanceStatus"],
+            "systemDisk": {"diskId": "disk-" + inst["instanceId"], "diskSize": inst.get("systemDiskSize"),
+                           "diskCategory": inst.get("systemDiskCategory")},
+            "dataDisks": [], "securityGroupIds": [], "autoRenew": False,
+        }
+
+    @staticmethod
+    def _name_matches(pattern: str | None, name: str) -> bool:
+        if pattern is None:
+            return True
+        if pattern.endswith("*"):
+            return name.startswith(pattern[:-1])
+        return name == pattern
+
+    def _act_DescribeInstances(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        instance_ids = id_list(body, "instanceIds")
+        filters = {key: param(body, key, "str") for key in ("zoneId", "instanceStatus", "imageId")}
+        name = param(body, "instanceName", "str")
+        found = []
+        for inst in self.instances.values():
+            if instance_ids is not None and inst["instanceId"] not in instance_ids:
+                continue
+            if any(value is not None and inst.get(key) != value for key, value in filters.items()):
+                continue
+            if self._name_matches(name, inst["instanceName"]):
+                found.append(self._instance_info(inst))
+        total, page = paginate(found, body)
+        return {"totalCount": total, "dataSet": page}
+
+    def _act_DescribeInstancesStatus(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        instance_ids = id_list(body, "instanceIds")
+        found = [{"instanceId": i["instanceId"], "instanceStatus": i["instanceStatus"]} for i in self.instances.values()
+                 if instance_ids is None or i["instanceId"] in instance_ids]
+        total, page = paginate(found, body)
+        return {"totalCount": total, "dataSet": page}
+
+    def _act_DescribeZones(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        zone_ids = param(body, "zoneIds", "str_list")
+        zones = [z for z in self.zones.values() if zone_ids is None or z["zoneId"] in zone_ids]
+        return {"zoneSet": [{"zoneId": z["zoneId"], "zoneName": z["zoneName"], "supportSecurityGroup": True,
+                             "supportNetworkType": ["Standard"], "supportIpv6": False} for z in zones]}
+
+    # -- admin -----------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Internal view for /_emulator/state (no secrets)."""
+        with self.lock:
+            self.advance()
+            quota = {z: {"count": self.quota_count(z), "maxCount": self.quota_max(z)} for z in self.zones}
+            return copy.deepcopy({
+                "instances": list(self.instances.values()), "images": list(self.images.values()),
+                "zones": list(self.zones.values()),
+                "quota": {"default": self.quota_default, "overrides": self.quota_overrides, "zones": quota},
+                "timings": self.timings, "time_scale": self.time_scale,
+            })
+
+    def event_list(self) -> list[dict]:
+        """Status-change events, oldest first."""
+        with self.lock:
+            self.advance()
+            return copy.deepcopy(self.events)
+
+    def patch(self, spec: dict) -> None:
+        """Apply a /_emulator/patch document; raise PatchError when it is malformed."""
+        with self.lock:
+            self.advance()
+            now = self.clock()
+            for instance_id, fields in (spec.get("instances") or {}).items():
+                self._patch_record("instance", instance_id, fields, now)
+            for image_id, fields in (spec.get("images") or {}).items():
+                self._patch_record("image", image_id, fields, now)
+            for instance_id in spec.get("delete_instances") or []:
+                self.instances.pop(instance_id, None)
+            for image_id in spec.get("delete_images") or []:
+                self.images.pop(image_id, None)
+            if "timings" in spec:
+                self.timings.update({k: float(v) for k, v in (spec["timings"] or {}).items()})
+            if "image_quota" in spec:
+                self.quota_default, overrides = parse_quota(spec["image_quota"], self.quota_default)
+                self.quota_overrides.update(overrides)
+            if "zones" in spec:
+                for zone_id, fields in (spec["zones"] or {}).items():
+                    self.zones.setdefault(zone_id, {"zoneId": zone_id, "zoneName": zone_id, "supportImage": True})
+                    self.zones[zone_id].update(fields)
+            self.save()
+
+    def _patch_record(self, kind: str, obj_id: str, fields: dict, now: float) -> None:
+        if not isinstance(fields, dict):
+            raise PatchError("%s '%s': fields must be an object" % (kind, obj_id))
+        table, id_key = (self.instances, "instanceId") if kind == "instance" else (self.images, "imageId")
+        status_key = "instanceStatus" if kind == "instance" else "imageStatus"
+        record = table.get(obj_id)
+        if record is None:
+            if kind == "instance" and "zoneId" not in fields:
+                raise PatchError("unknown instance '%s' (give zoneId to create one)" % obj_id)
+            table[obj_id] = (normalize_instance if kind == "instance" else normalize_image)(dict(fields, **{id_key: obj_id}), now)
+            self._record(kind, obj_id, None, table[obj_id][status_key], now)
+            return
+        new_status = fields.get(status_key)
+        record.update({k: v for k, v in fields.items() if k not in (status_key, id_key)})
+        if new_status is not None and new_status != record[status_key]:
+            if "pending" not in fields:
+                record["pending"] = None
+            self._set_status(kind, record, new_status, now)
+
+
+ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttributes", "DescribeImageQuota",
+           "StopInstances", "StartInstances", "DescribeInstances", "DescribeInstancesStatus", "DescribeZones")
+MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
