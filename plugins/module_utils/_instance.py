@@ -76,3 +76,34 @@ def instance_statuses(client: ZenlayerClient, instance_ids: list[str]) -> dict[s
         for item in client.list_all("DescribeInstancesStatus", {"instanceIds": chunk}):
             statuses[item["instanceId"]] = item.get("instanceStatus")
     return statuses
+
+
+# Power control (zenlayer_instance_power). A status in SETTLES_TO is on its way somewhere by itself: wait it out,
+# then act. IMAGING counts as powered off: the instance returns to STOPPED when its image is done.
+STOPPING = "STOPPING"
+BOOTING = "BOOTING"
+SETTLES_TO = {
+    "PENDING": RUNNING, "DEPLOYING": RUNNING, "REBUILDING": RUNNING, "REBOOT": RUNNING, BOOTING: RUNNING,
+    STOPPING: STOPPED, IMAGING: STOPPED,
+}
+# States no power action can start from, with why (anything unknown is refused too).
+UNACTIONABLE_STATUSES = {
+    "RECYCLE": "it is in the recycle bin",
+    "RECYCLING": "it is being moved to the recycle bin",
+    "RELEASING": "it is being released",
+    "CREATE_FAILED": "its creation failed",
+}
+POWERED_OFF_STATUSES = frozenset({STOPPED, IMAGING})
+
+
+def why_unactionable(status: str | None) -> str | None:
+    """Why no power action can be taken on an instance in this status, or None when one can (now or after a wait)."""
+    if status in (RUNNING, STOPPED) or status in SETTLES_TO:
+        return None
+    return UNACTIONABLE_STATUSES.get(status or "", "its status %s is not one a power action can start from" % status)
+
+
+def creating_images_in_zone(client: ZenlayerClient, zone_id: str) -> list[dict[str, Any]]:
+    """Custom images still CREATING in a zone (ImageInfo does not name its source instance)."""
+    images = client.list_all("DescribeImages", {"zoneId": zone_id, "imageStatus": "CREATING", "imageType": "CUSTOM_IMAGE"})
+    return [image for image in images if image.get("imageStatus") == "CREATING"]
