@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Image lookups, input rules and the one shaping function shared by zenlayer_image and zenlayer_image_info."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule
+
+CUSTOM_IMAGE = "CUSTOM_IMAGE"
+PUBLIC_IMAGE = "PUBLIC_IMAGE"
+IMAGE_TYPES = (CUSTOM_IMAGE, PUBLIC_IMAGE)
+CREATING = "CREATING"
+AVAILABLE = "AVAILABLE"
+UNAVAILABLE = "UNAVAILABLE"
+IMAGE_STATUSES = (CREATING, AVAILABLE, UNAVAILABLE)
+
+# The API does not say which zones lack image support; these are the documented ones. A real run still trusts
+# the API's own answer for every other zone.
+ZONES_WITHOUT_IMAGES = frozenset({"SIN-E", "LAX-A"})
+
+# The API allows pageSize up to 1000: one call reads every custom image of a zone.
+PAGE_SIZE = 1000
+NAME_MAX = 24
+DESCRIPTION_MAX = 255
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,%d}$" % NAME_MAX)
+
+# The one place that decides how often a wait polls: a short first interval, growing to a cap well under 15 s.
+WAIT_FIRST_SECONDS = 1.0
+WAIT_FACTOR = 1.6
+WAIT_CAP_SECONDS = 12.0
+
+_IMAGE_FIELDS = (
+    ("imageId", "image_id"),
+    ("imageName", "image_name"),
+    ("imageDescription", "image_description"),
+    ("imageStatus", "image_status"),
+    ("imageSize", "image_size"),
+    ("imageType", "image_type"),
+    ("category", "category"),
+    ("osType", "os_type"),
+    ("imageVersion", "image_version"),
+)
+
+
+def _size_in_gb(value: Any) -> Any:
+    """The API sends the size as a string of GB; an integer is what playbooks compare."""
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return value
+
+
+def shape_image(raw: dict[str, Any], zone_id: str | None = None, instance_id: str | None = None) -> dict[str, Any]:
+    """ImageInfo in snake_case. zone_id is the zone it was listed in (None for a public image: every zone offers it);
+    instance_id only when the caller knows it (the API never says which instance an image came from)."""
+    shaped = {snake: raw.get(camel) for camel, snake in _IMAGE_FIELDS}
+    shaped["image_size"] = _size_in_gb(shaped["image_size"])
+    shaped["zone_id"] = None if shaped["image_type"] == PUBLIC_IMAGE else zone_id
+    if instance_id is not None:
+        shaped["instance_id"] = instance_id
+    return shaped
+
+
+def image_wait_schedule(initial_delay: float = 0.0) -> PollSchedule:
+    """How a wait for an image polls; initial_delay postpones the first poll (e.g. a share of an expected time)."""
+    return _DelayedSchedule(initial_delay, WAIT_FIRST_SECONDS, WAIT_FACTOR, WAIT_CAP_SECONDS)
+
+
+class _DelayedSchedule(PollSchedule):
+    def __init__(self, initial_delay: float, first: float, factor: float, cap: float) -> None:
+        super().__init__(first, factor, cap)
+        self.initial_delay = max(0.0, initial_delay)
+
+    def intervals(self) -> Iterator[float]:
+        intervals = super().intervals()
+        yield self.initial_delay + next(intervals)
+        yield from intervals
+
+
+def name_problem(name: str) -> str | None:
+    """Why a name cannot be an image name, or None."""
+    if not _NAME_PATTERN.match(name):
+        return ("name must be 1 to %d characters of letters, digits, Chinese characters, '-' and '_' (no spaces or "
+                "other signs), not %r (%d characters)" % (NAME_MAX, name, len(name)))
+    return None
+
+
+def description_problem(description: str | None) -> str | None:
+    if description is not None and len(description) > DESCRIPTION_MAX:
+        return "description must be at most %d characters, not %d" % (DESCRIPTION_MAX, len(description))
+    return None
+
+
+def describe_images(client: ZenlayerClient, zone_id: str, **filters: Any) -> list[dict[str, Any]]:
+    """Raw ImageInfo of one zone matching the API filters (imageIds, imageName, imageType, imageStatus, ...)."""
+    params = dict((key, value) for key, value in filters.items() if value is not None)
+    params["zoneId"] = zone_id
+    return client.list_all("DescribeImages", params, page_size=PAGE_SIZE)
+
+
+def custom_images_named(client: ZenlayerClient, zone_id: str, name: str) -> list[dict[str, Any]]:
+    """The custom images of a zone whose name is exactly `name` (the API's name filter may match substrings)."""
+    found = describe_images(client, zone_id, imageName=name, imageType=CUSTOM_IMAGE)
+    return [image for image in found if image.get("imageName") == name and image.get("imageType") == CUSTOM_IMAGE]
+
+
+def get_image(client: ZenlayerClient, zone_id: str, image_id: str) -> dict[str, Any] | None:
+    """Raw ImageInfo of one image listed in a zone, or None."""
+    found = describe_images(client, zone_id, imageIds=[image_id])
+    matches = [image for image in found if image.get("imageId") == image_id]
+    return matches[0] if matches else None
+
+
+def zone_ids(client: ZenlayerClient) -> list[str]:
+    payload = client.call("DescribeZones", {})
+    return [zone["zoneId"] for zone in payload.get("zoneSet") or [] if zone.get("zoneId")]
+
+
+def find_image_anywhere(client: ZenlayerClient, image_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(raw ImageInfo, zone) of an image looked for in every zone, or (None, None)."""
+    for zone_id in zone_ids(client):
+        image = get_image(client, zone_id, image_id)
+        if image is not None:
+            return image, zone_id
+    return None, None
+
+
+def image_quota(client: ZenlayerClient, zone_id: str) -> dict[str, Any] | None:
+    """{zoneId, count, maxCount} of a zone's custom images, or None when the API does not say."""
+    payload = client.call("DescribeImageQuota", {"zoneIds": [zone_id]})
+    for entry in payload.get("images") or []:
+        if entry.get("zoneId") == zone_id:
+            return entry
+    return None
+
+
+def quota_is_full(quota: dict[str, Any] | None) -> bool:
+    if not quota or not isinstance(quota.get("count"), int) or not isinstance(quota.get("maxCount"), int):
+        return False
+    return quota["count"] >= quota["maxCount"]
+
+
+def zone_supports_images(zone_id: str) -> bool:
+    """False for the zones documented without image support; True (let the API decide) for every other."""
+    return zone_id not in ZONES_WITHOUT_IMAGES
+
+
+def describe_image_list(images: list[dict[str, Any]]) -> str:
+    """'img-1 (web, AVAILABLE), img-2 (db, CREATING)' for messages."""
+    return ", ".join("%s (%s, %s)" % (image.get("imageId"), image.get("imageName"), image.get("imageStatus"))
+                     for image in images) or "none listed"
