@@ -1,0 +1,35 @@
+"""Small helpers shared by the emulator tests."""
+from __future__ import annotations
+
+STOPPED_HKG = "ins-hkg-db-0001"
+RUNNING_HKG = "ins-hkg-web-0001"
+RUNNING_SIN = "ins-sin-app-0001"
+
+
+def ok(emu, action: str, body: dict | None = None) -> dict:
+    answer = emu.call(action, body or {})
+    assert answer.status == 200, answer
+    assert answer.body["requestId"] == answer.body["response"]["requestId"]
+    return answer.body["response"]
+
+
+def error(emu, action: str, body: dict) -> tuple[int, str]:
+    answer = emu.call(action, body)
+    assert set(answer.body) == {"requestId", "code", "message"}, answer
+    return answer.status, answer.body["code"]
+
+
+def status_of(emu, instance_id: str) -> str:
+    return ok(emu, "DescribeInstancesStatus", {"instanceIds": [instance_id]})["dataSet"][0]["instanceStatus"]
+
+
+def image_status(emu, image_id: str, zone: str = "HKG-A") -> str:
+    return ok(emu, "DescribeImages", {"zoneId": zone, "imageIds": [image_id]})["dataSet"][0]["imageStatus"]
+
+
+def make_image(emu, name: str = "golden", instance_id: str = STOPPED_HKG, wait: bool = True, zone: str = "HKG-A") -> str:
+    image_id = ok(emu, "CreateImage", {"instanceId": instance_id, "imageName": name})["imageId"]
+    if wait:
+        emu.wait_for(lambda: image_status(emu, image_id, zone) != "CREATING", timeout=5)
+        emu.wait_for(lambda: status_of(emu, instance_id) == "STOPPED", timeout=5)
+    return image_id
