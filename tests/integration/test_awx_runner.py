@@ -1,0 +1,221 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run plays the way AWX / Ansible Automation Platform runs a job template: through ansible-runner.
+
+AWX renders the injectors of the job's credential type (docs/awx/credential_type_injectors.yml) from the
+credential's inputs with a sandboxed Jinja2 environment, writes the result to env/envvars of the job's private data
+directory and calls ansible-runner on it. These tests do the same against the emulator, with no ZENLAYERCLOUD_*
+variable in the test process's environment, and check the job's events, the result and the emulator's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import ansible_runner
+except ImportError as import_error:  # pragma: no cover - the test venvs have it (tests/requirements.txt)
+    pytest.skip("ansible_runner is not importable (%s): install ansible-runner (tests/requirements.txt) to run "
+                "the AWX-style job tests" % import_error, allow_module_level=True)
+
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+REPO = Path(__file__).resolve().parents[2]
+AWX_DIR = REPO / "docs" / "awx"
+DEMO_PLAYBOOK = REPO / "playbooks" / "demo.yml"
+FLEET_PLAYBOOK = AWX_DIR / "image_fleet.yml"
+TIME_SCALE = 0.05
+FLEET = {  # inventory host -> instance of the default seed (zones with image support, RUNNING and STOPPED)
+    "web-1": "ins-hkg-web-0001",
+    "web-2": "ins-hkg-web-0002",
+    "db-1": "ins-hkg-db-0001",
+    "app-fra-1": "ins-fra-app-0001",
+}
+
+
+def _load_yaml(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def render_injected_env(inputs: dict) -> tuple[dict, dict]:
+    """(env, safe_env) as AWX's CredentialType.inject_credential builds them from the credential's inputs.
+
+    Empty inputs are left out of the template namespace (they render as empty strings); secret inputs are masked in
+    the safe namespace, whose rendering AWX stores with the job.
+    """
+    fields = _load_yaml(AWX_DIR / "credential_type_inputs.yml")["fields"]
+    secret = {field["id"] for field in fields if field.get("secret")}
+    namespace = {name: value for name, value in inputs.items() if value}
+    safe_namespace = {name: ("**********" if name in secret else value) for name, value in namespace.items()}
+    sandbox = ImmutableSandboxedEnvironment()
+    env, safe_env = {}, {}
+    for name, template in _load_yaml(AWX_DIR / "credential_type_injectors.yml")["env"].items():
+        env[name] = sandbox.from_string(template).render(**namespace)
+        safe_env[name] = sandbox.from_string(template).render(**safe_namespace)
+    return env, safe_env
+
+
+def _private_data_dir(tmp_path: Path, injected_env: dict, inventory: str) -> Path:
+    """The layout AWX hands to ansible-runner: env/envvars (the credential), env/extravars, inventory/hosts."""
+    private = tmp_path / "job"
+    (private / "env").mkdir(parents=True)
+    (private / "inventory").mkdir()
+    (private / "project").mkdir()
+    (private / "env" / "envvars").write_text(yaml.safe_dump(injected_env), encoding="utf-8")
+    (private / "inventory" / "hosts").write_text(inventory, encoding="utf-8")
+    return private
+
+
+def _runner_env(collections_root: str, tmp_path: Path) -> dict:
+    """What the execution environment provides: the collection installed, ansible-playbook on PATH."""
+    return {
+        "ANSIBLE_COLLECTIONS_PATH": collections_root,
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    """No ZENLAYERCLOUD_* (nor ANSIBLE_*) in the process: the credential must come from env/envvars only."""
+    for name in list(os.environ):
+        if name.startswith(("ZENLAYERCLOUD_", "ANSIBLE_")):
+            monkeypatch.delenv(name)
+
+
+def _run_job(private: Path, playbook: Path, envvars: dict, extravars: dict, forks: int = 5):
+    runner = ansible_runner.run(private_data_dir=str(private), playbook=str(playbook), envvars=envvars,
+                                extravars=extravars, forks=forks, quiet=True, timeout=300)
+    events = list(runner.events)
+    return runner, events
+
+
+def _job_output(runner, events: list) -> str:
+    return "\n".join(event.get("stdout", "") for event in events) or runner.stdout.read()
+
+
+def _assert_job_succeeded(runner, events: list, hosts: list[str]) -> dict:
+    """The job ended 'successful' with no failed or unreachable host; returns the stats event's data."""
+    output = _job_output(runner, events)
+    assert runner.status == "successful" and runner.rc == 0, "job %s (rc %s):\n%s" % (runner.status, runner.rc, output)
+    failed = [event for event in events if event["event"] in ("runner_on_failed", "runner_on_unreachable")
+              and not event["event_data"].get("ignore_errors")]
+    assert not failed, "failed task events:\n%s" % output
+    stats = [event["event_data"] for event in events if event["event"] == "playbook_on_stats"]
+    assert len(stats) == 1, output
+    assert not stats[0].get("failures") and not stats[0].get("dark"), stats[0]
+    assert sorted(stats[0].get("ok", {})) == sorted(hosts), stats[0]
+    assert any(event["event"] == "runner_on_ok" for event in events), output
+    return stats[0]
+
+
+def _images_from_events(events: list) -> dict:
+    """image_from_instance_image per host, as the role's tasks reported it in their results."""
+    found: dict = {}
+    for event in events:
+        if event["event"] != "runner_on_ok":
+            continue
+        result = event["event_data"].get("res") or {}
+        facts = result.get("ansible_facts") or {}
+        image = facts.get("image_from_instance_image")
+        if isinstance(image, dict) and image.get("image_id"):
+            found[event["event_data"]["host"]] = image
+    return found
+
+
+def _assert_secrets_hidden(private: Path, events: list, secrets: list[str]) -> None:
+    """No secret in any event (stdout or data) nor in the job's stdout artifact."""
+    for event in events:
+        dumped = json.dumps(event)
+        for secret in secrets:
+            assert secret not in dumped, "a secret leaked into event %s (%s)" % (event.get("counter"), event["event"])
+    for path in private.glob("artifacts/*/stdout"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for secret in secrets:
+            assert secret not in text, "a secret leaked into %s" % path
+
+
+def _key_pair_inputs(emu) -> dict:
+    return {"access_key_id": emu.credentials.access_key_id, "access_key_password": emu.credentials.access_key_password,
+            "access_token": "", "domain": emu.domain, "scheme": "http"}
+
+
+def test_injectors_render_like_awx() -> None:
+    """Key pair and token credentials, empty fields and defaults: the injected and the stored (masked) environments."""
+    env, safe_env = render_injected_env({"access_key_id": "AKID1", "access_key_password": "s3cret", "domain": "",
+                                         "scheme": None})
+    assert env == {"ZENLAYERCLOUD_ACCESS_KEY_ID": "AKID1", "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD": "s3cret",
+                   "ZENLAYERCLOUD_ACCESS_TOKEN": "", "ZENLAYERCLOUD_DOMAIN": "console.zenlayer.com",
+                   "ZENLAYERCLOUD_SCHEME": "https"}
+    assert safe_env["ZENLAYERCLOUD_ACCESS_KEY_PASSWORD"] == "**********"
+    env, safe_env = render_injected_env({"access_token": "tok", "domain": "127.0.0.1:1234", "scheme": "http"})
+    assert env["ZENLAYERCLOUD_ACCESS_TOKEN"] == "tok" and env["ZENLAYERCLOUD_ACCESS_KEY_ID"] == ""
+    assert env["ZENLAYERCLOUD_DOMAIN"] == "127.0.0.1:1234" and safe_env["ZENLAYERCLOUD_ACCESS_TOKEN"] == "**********"
+    fields = {field["id"]: field for field in _load_yaml(AWX_DIR / "credential_type_inputs.yml")["fields"]}
+    assert {name for name, field in fields.items() if field.get("secret")} == {"access_key_password", "access_token"}
+
+
+def _demo_extravars(emu) -> dict:
+    """The demo play's variables: its instance is the demo seed's one; emulator_* as the integration runner passes."""
+    return {"emulator_url": emu.url, "emulator_domain": emu.domain}
+
+
+@pytest.mark.skipif(not DEMO_PLAYBOOK.is_file(), reason="playbooks/demo.yml is not there yet")
+def test_demo_play_as_an_awx_job(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
+    """playbooks/demo.yml through ansible-runner with the credential injected by the credential type."""
+    with harness.Emulator(harness.load_seed("demo"), time_scale=TIME_SCALE) as emu:
+        injected, _safe = render_injected_env(_key_pair_inputs(emu))
+        assert not any(name.startswith("ZENLAYERCLOUD_") for name in os.environ)
+        private = _private_data_dir(tmp_path, injected, "localhost ansible_connection=local\n")
+        runner, events = _run_job(private, DEMO_PLAYBOOK, _runner_env(collections_root, tmp_path), _demo_extravars(emu))
+        _assert_job_succeeded(runner, events, ["localhost"])
+
+        images = _images_from_events(events)
+        assert "localhost" in images, "no image_from_instance_image fact in the job's events:\n%s" % _job_output(runner, events)
+        created = emu.requests("CreateImage")
+        assert len(created) == 1, created
+        assert created[0]["auth"] == "hmac" and created[0]["access_key_id"] == emu.credentials.access_key_id
+        state_images = {image["imageId"]: image for image in emu.state()["images"]}
+        assert images["localhost"]["image_id"] in state_images
+        _assert_secrets_hidden(private, events, [emu.credentials.access_key_password, emu.credentials.token])
+
+
+def test_fleet_job_with_forks_and_token_credential(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
+    """An AWX inventory of instances (host var zenlayer_instance_id), the role over all of them with forks."""
+    if not (REPO / "roles" / "image_from_instance" / "tasks" / "main.yml").is_file():
+        pytest.skip("roles/image_from_instance is not there yet")
+    with harness.Emulator(harness.load_seed("default"), time_scale=TIME_SCALE) as emu:
+        injected, _safe = render_injected_env({"access_token": emu.credentials.token, "domain": emu.domain,
+                                               "scheme": "HTTP"})
+        inventory = "".join("%s zenlayer_instance_id=%s\n" % (host, instance) for host, instance in FLEET.items())
+        private = _private_data_dir(tmp_path, injected, inventory)
+        before = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
+        runner, events = _run_job(private, FLEET_PLAYBOOK, _runner_env(collections_root, tmp_path),
+                                  {"image_name_prefix": "awx"}, forks=len(FLEET))
+        _assert_job_succeeded(runner, events, list(FLEET))
+
+        images = _images_from_events(events)
+        assert sorted(images) == sorted(FLEET), images
+        created = emu.requests("CreateImage")
+        assert sorted(json.dumps(request["body"], sort_keys=True).count("awx-") for request in created) == [1] * len(FLEET)
+        assert all(request["auth"] == "bearer" for request in emu.requests()), "the token credential was not used alone"
+        state = emu.state()
+        names = sorted(image["imageName"] for image in state["images"] if image["imageName"].startswith("awx-"))
+        assert names == sorted("awx-%s" % host for host in FLEET)
+        after = {instance["instanceId"]: instance["instanceStatus"] for instance in state["instances"]}
+        for instance in FLEET.values():  # power_after: previous
+            assert after[instance] == before[instance], (instance, before[instance], after[instance])
+        _assert_secrets_hidden(private, events, [emu.credentials.token])
