@@ -1,0 +1,159 @@
+"""Fault injection, rate limiting, persistence across restarts, the JSON request log, TLS."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from emu_helpers import RUNNING_HKG, STOPPED_HKG, error, ok, status_of
+from harness import Emulator, load_seed
+
+
+def test_throttle_fault(emu) -> None:
+    emu.add_faults({"action": "DescribeZones", "kind": "throttle", "times": 2})
+    assert error(emu, "DescribeZones", {}) == (429, "REQUEST_LIMIT_EXCEEDED")
+    assert error(emu, "DescribeZones", {}) == (429, "REQUEST_LIMIT_EXCEEDED")
+    ok(emu, "DescribeZones")
+    log = emu.requests("DescribeZones")
+    assert [(e["fault"], e["performed"], e["http_status"]) for e in log] == [
+        ("throttle", False, 429), ("throttle", False, 429), (None, True, 200)]
+
+
+def test_error_fault_defaults_and_overrides(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "error"},
+                   {"action": "StopInstances", "kind": "error", "status": 500, "code": "REQUEST_TIMED_OUT"})
+    assert error(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]}) == (503, "SERVICE_TEMPORARY_UNAVAILABLE")
+    assert error(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]}) == (500, "REQUEST_TIMED_OUT")
+    assert status_of(emu, RUNNING_HKG) == "RUNNING"
+    ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]})
+
+
+def test_drop_fault_is_a_connection_error_and_not_performed(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "drop"})
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        emu.call("StopInstances", {"instanceIds": [RUNNING_HKG]})
+    entry = emu.requests("StopInstances")[-1]
+    assert entry["fault"] == "drop" and entry["performed"] is False and entry["http_status"] is None
+    assert status_of(emu, RUNNING_HKG) == "RUNNING"
+
+
+def test_lose_response_fault_performs_the_action(emu) -> None:
+    emu.add_faults({"action": "CreateImage", "kind": "lose_response"})
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        emu.call("CreateImage", {"instanceId": STOPPED_HKG, "imageName": "lost"})
+    entry = emu.requests("CreateImage")[-1]
+    assert entry["fault"] == "lose_response" and entry["performed"] is True
+    assert len(emu.images(name="lost")) == 1
+
+
+def test_lose_response_5xx_performs_then_answers_502(emu) -> None:
+    emu.add_faults({"action": "*", "kind": "lose_response_5xx"})
+    assert error(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]}) == (502, "INTERNAL_SERVER_ERROR")
+    assert emu.requests("StopInstances")[-1]["performed"] is True
+    assert status_of(emu, RUNNING_HKG) in ("STOPPING", "STOPPED")
+
+
+def test_slow_fault(emu) -> None:
+    emu.add_faults({"action": "DescribeZones", "kind": "slow", "delay": 0.3})
+    started = time.monotonic()
+    ok(emu, "DescribeZones")
+    assert time.monotonic() - started >= 0.3
+    assert emu.requests("DescribeZones")[-1]["fault"] == "slow"
+
+
+def test_after_times_window_and_listing(emu) -> None:
+    emu.add_faults({"action": "DescribeZones", "kind": "throttle", "after": 1, "times": None, "for_seconds": 0.5})
+    ok(emu, "DescribeZones")
+    assert error(emu, "DescribeZones", {})[1] == "REQUEST_LIMIT_EXCEEDED"
+    ok(emu, "DescribeInstances")  # other actions untouched
+    listing = emu.faults()
+    assert listing[0]["remaining"] is None and listing[0]["fired"] == 1 and listing[0]["skipped"] == 1
+    time.sleep(0.55)
+    ok(emu, "DescribeZones")
+    emu.clear_faults()
+    assert emu.faults() == []
+
+
+def test_bad_fault_rule_is_refused(emu) -> None:
+    with pytest.raises(Exception, match="kind"):
+        emu.add_faults({"action": "*", "kind": "explode"})
+
+
+def test_rate_limit(make_emu) -> None:
+    emu = make_emu(rate_limit=2)
+    codes = [emu.call("DescribeZones", {}).status for _ in range(6)]
+    assert 429 in codes and codes[0] == 200
+    assert emu.requests()[-1]["code"] == "REQUEST_LIMIT_EXCEEDED"
+    time.sleep(1.1)
+    assert emu.call("DescribeZones", {}).status == 200
+
+
+def test_persistence_across_restart(make_emu, tmp_path) -> None:
+    state_file = str(tmp_path / "world.json")
+    emu = make_emu(state_file=state_file, time_scale=1.0)
+    emu.patch(timings={"image_seconds": 1.0})
+    image_id = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "survivor"})["imageId"]
+    ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG], "forceShutdown": False})
+    port = emu.port
+    emu.restart()  # SIGKILL, then the same port and state file
+    assert emu.port == port
+    assert status_of(emu, STOPPED_HKG) == "IMAGING"
+    emu.wait_for(lambda: status_of(emu, STOPPED_HKG) == "STOPPED", timeout=5)
+    info = ok(emu, "DescribeImages", {"zoneId": "HKG-A", "imageIds": [image_id]})["dataSet"][0]
+    assert info["imageStatus"] == "AVAILABLE"
+    assert emu.instance(RUNNING_HKG)["lastForceShutdown"] is False
+    assert emu.state()["timings"]["image_seconds"] == 1.0
+    with open(state_file, encoding="utf-8") as handle:
+        assert json.load(handle)["format"].startswith("zenlayer-vm-emulator-state/")
+
+
+def test_log_file_has_one_json_line_per_request_and_no_secret(make_emu, tmp_path) -> None:
+    log_file = str(tmp_path / "requests.jsonl")
+    emu = make_emu(log_file=log_file)
+    ok(emu, "DescribeZones")
+    emu.call("DescribeZones", {}, password="wrong-password")
+    emu.state()  # admin calls are not logged
+    with open(log_file, encoding="utf-8") as handle:
+        text = handle.read()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [e["http_status"] for e in lines] == [200, 401]
+    assert set(lines[0]) == {"ts", "action", "http_status", "code", "request_id", "auth", "access_key_id", "body",
+                             "fault", "performed", "duration_ms"}
+    for secret in ("emulator-secret-0123456789", "wrong-password", "Signature="):
+        assert secret not in text
+
+
+def test_sigterm_exits_cleanly() -> None:
+    emu = Emulator(load_seed("demo")).start()
+    process = emu.process
+    emu.stop()
+    assert process.returncode == 0
+    emu.close()
+
+
+def test_server_runs_from_any_cwd(tmp_path) -> None:
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "emulator", "server.py")
+    seed = os.path.join(os.path.dirname(script), "seeds", "demo.json")
+    with subprocess.Popen(["python3", os.path.abspath(script), "--port", "0", "--seed", os.path.abspath(seed)],
+                          cwd=str(tmp_path), stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout.readline().startswith("listening on http://127.0.0.1:")
+        finally:
+            process.terminate()
+            process.wait(timeout=5)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not available to make a certificate")
+def test_tls(tmp_path) -> None:
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    with Emulator(load_seed("demo"), tls=(cert, key)) as emu:
+        assert emu.url.startswith("https://") and emu.env()["ZENLAYERCLOUD_SCHEME"] == "https"
+        ok(emu, "DescribeZones")
+        assert emu.requests()[-1]["auth"] == "hmac"
