@@ -442,7 +442,7 @@ class ZenlayerImage(AnsibleZenlayer):
                          "imageStatus": CREATING, "imageType": CUSTOM_IMAGE,
                          "imageSize": (instance.get("systemDisk") or {}).get("diskSize")}
             return self._result(True, predicted, zone_id, {}, instance_id=instance_id)
-        image_id, verified = self._send_create(zone_id)
+        image_id, verified, changed = self._send_create(zone_id)
         if self.params["wait"]:
             image = self._wait_while_creating(image_id, zone_id)
             if image.get("imageStatus") == UNAVAILABLE:
@@ -450,7 +450,8 @@ class ZenlayerImage(AnsibleZenlayer):
         else:
             image = get_image(self.client, zone_id, image_id) or {"imageId": image_id, "imageName": self.name,
                                                                   "imageStatus": CREATING, "imageType": CUSTOM_IMAGE}
-        return self._result(True, image, zone_id, {}, instance_id=instance_id if verified else None)
+        return self._result(changed, image, zone_id, {} if changed else diff_view(image),
+                            instance_id=instance_id if verified else None)
 
     def _check_can_create(self, instance: dict[str, Any], zone_id: str) -> None:
         """Fail on what CreateImage would refuse, before calling it (and in check mode)."""
@@ -477,19 +478,22 @@ class ZenlayerImage(AnsibleZenlayer):
                 self.module.fail_json(msg=message)
             self.module.warn(message + " (check mode goes on: the task before this one may stop it)")
 
-    def _send_create(self, zone_id: str) -> tuple[str, bool]:
-        """The new image's id and whether this run's CreateImage is known to have made it. Never makes a second."""
+    def _send_create(self, zone_id: str) -> tuple[str, bool, bool]:
+        """(image id, whether this run's CreateImage is known to have made it, whether this run may have made it).
+
+        Never makes a second image: a lost answer is followed by a look-up, and a retry only when proven not done."""
         params = {"instanceId": self.params["instance_id"], "imageName": self.name,
                   "imageDescription": self.params["description"]}
         lost_answers = 0
         while True:
             self._doing = "Creating image %s from instance %s" % (self.name, params["instanceId"])
             try:
-                return self.client.call("CreateImage", params, safe_to_retry=False)["imageId"], True
+                return self.client.call("CreateImage", params, safe_to_retry=False)["imageId"], True, True
             except ZenlayerAPIError as err:
                 adopted = self._adopt_after_failed_create(err, zone_id, lost_answers)
+                ours = lost_answers > 0 or err.outcome_unknown  # else a parallel run made it
             if adopted is not None:
-                return adopted["imageId"], False
+                return adopted["imageId"], False, ours
             lost_answers += 1
 
     def _adopt_after_failed_create(self, err: ZenlayerAPIError, zone_id: str, lost_answers: int) -> dict[str, Any] | None:

@@ -1,0 +1,329 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""zenlayer_image run in-process (its main()) against the emulator; assertions on what reached the emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image
+
+WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
+STOPPED_HKG = "ins-hkg-db-0001"
+RUNNING_HKG = "ins-hkg-web-0001"
+BROKEN_FRA = "ins-fra-broken-0001"
+
+
+@contextlib.contextmanager
+def module_args(args: dict[str, Any]):
+    try:
+        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+    except ImportError:  # ansible-core < 2.19
+        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
+
+        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
+        return
+    with patch_module_args(args):
+        yield
+
+
+def run_module(main: Any, capsys: Any, args: dict[str, Any], *, check_mode: bool = False, diff: bool = False) -> dict:
+    """The module's JSON result; `failed` is true when it called fail_json."""
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    capsys.readouterr()
+    with module_args(args):
+        with pytest.raises(SystemExit):
+            main()
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{"):])
+
+
+def writes(emulator: Any) -> list[dict]:
+    return [entry for entry in emulator.requests() if entry["action"] in WRITE_ACTIONS]
+
+
+def run(capsys: Any, **args: Any) -> dict:
+    check_mode = args.pop("check_mode", False)
+    return run_module(zenlayer_image.main, capsys, args, check_mode=check_mode, diff=True)
+
+
+def stop(emulator: Any, instance_id: str) -> None:
+    emulator.patch(instances={instance_id: {"instanceStatus": "STOPPED"}})
+
+
+# -- the life cycle -------------------------------------------------------------------------------------------------
+
+
+def test_check_create_rerun_update_absent(emulator_env, capsys):
+    emu = emulator_env
+    predicted = run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=True)
+    assert predicted["changed"] is True and not predicted.get("failed")
+    assert predicted["image"]["image_id"] is None
+    assert predicted["image"]["image_status"] == "CREATING"
+    assert predicted["image"]["zone_id"] == "HKG-A" and predicted["image"]["image_size"] == 80
+    assert predicted["diff"] == {"before": {}, "after": {"image_name": "web", "image_description": None,
+                                                         "image_status": "CREATING"}}
+    assert writes(emu) == []
+
+    created = run(capsys, instance_id=STOPPED_HKG, name="web", description="first")
+    assert created["changed"] is True
+    image = created["image"]
+    assert image["image_status"] == "AVAILABLE" and image["image_id"].startswith("img-")
+    assert image["instance_id"] == STOPPED_HKG and image["image_description"] == "first"
+    assert [w["action"] for w in writes(emu)] == ["CreateImage"]
+
+    emu.clear_requests()
+    again = run(capsys, instance_id=STOPPED_HKG, name="web", description="first")
+    assert again["changed"] is False and again["image"]["image_id"] == image["image_id"]
+    assert [r["action"] for r in emu.requests()] == ["DescribeInstances", "DescribeImages"]
+
+    emu.clear_requests()
+    by_zone = run(capsys, zone_id="HKG-A", instance_id=STOPPED_HKG, name="web")
+    assert by_zone["changed"] is False and "instance_id" not in by_zone["image"]
+    assert [r["action"] for r in emu.requests()] == ["DescribeImages"]
+
+    assert run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=True)["changed"] is False
+
+    emu.clear_requests()
+    predicted_update = run(capsys, zone_id="HKG-A", name="web", description="second", check_mode=True)
+    assert predicted_update["changed"] is True and predicted_update["image"]["image_description"] == "second"
+    assert writes(emu) == []
+    updated = run(capsys, zone_id="HKG-A", name="web", description="second")
+    assert updated["changed"] is True
+    assert updated["diff"]["before"]["image_description"] == "first"
+    assert updated["diff"]["after"]["image_description"] == "second"
+    assert [w["body"] for w in writes(emu)] == [{"imageIds": [image["image_id"]], "imageDescription": "second"}]
+    assert emu.images(name="web")[0]["imageDescription"] == "second"
+
+    emu.clear_requests()
+    assert run(capsys, zone_id="HKG-A", name="web", state="absent", check_mode=True)["changed"] is True
+    assert writes(emu) == []
+    deleted = run(capsys, zone_id="HKG-A", name="web", state="absent")
+    assert deleted["changed"] is True and deleted["image"]["image_id"] == image["image_id"]
+    assert deleted["diff"]["after"] == {} and deleted["diff"]["before"]["image_name"] == "web"
+    assert emu.images(name="web") == []
+    gone = run(capsys, zone_id="HKG-A", name="web", state="absent")
+    assert gone["changed"] is False and gone["image"] is None
+    assert [w["action"] for w in writes(emu)] == ["DeleteImages"]
+
+
+def test_exact_name_beside_a_substring_neighbour(emulator_env, capsys):
+    emulator_env.patch(images={"img-web-old": {"imageName": "web-old", "zoneId": "HKG-A", "imageType": "CUSTOM_IMAGE"}})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["changed"] is True and result["image"]["image_id"] != "img-web-old"
+    assert sorted(i["imageName"] for i in emulator_env.images(zone_id="HKG-A")) == ["web", "web-old"]
+
+
+def test_duplicate_names_fail_and_list_ids(emulator_env, capsys):
+    emulator_env.patch(images={"img-dup-1": {"imageName": "web", "zoneId": "HKG-A"},
+                               "img-dup-2": {"imageName": "web", "zoneId": "HKG-A"}})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["failed"] is True
+    assert "img-dup-1" in result["msg"] and "img-dup-2" in result["msg"]
+    assert writes(emulator_env) == []
+
+
+# -- what CreateImage would refuse ------------------------------------------------------------------------------------
+
+
+def test_running_instance_fails_but_warns_in_check_mode(emulator_env, capsys):
+    failed = run(capsys, instance_id=RUNNING_HKG, name="web")
+    assert failed["failed"] is True
+    assert "shut down" in failed["msg"] and "zenlayer_instance_power" in failed["msg"]
+    assert "image_from_instance" in failed["msg"]
+    predicted = run(capsys, instance_id=RUNNING_HKG, name="web", check_mode=True)
+    assert predicted["changed"] is True and not predicted.get("failed")
+    assert any("shut down" in str(warning) for warning in predicted["warnings"])
+    assert writes(emulator_env) == []
+
+
+def test_instance_not_found(emulator_env, capsys):
+    result = run(capsys, instance_id="ins-nope", name="web", check_mode=True)
+    assert result["failed"] is True and "ins-nope was not found" in result["msg"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_unsupported_zone(emulator_env, capsys, check_mode):
+    stop(emulator_env, "ins-sin-app-0001")
+    result = run(capsys, instance_id="ins-sin-app-0001", name="web", check_mode=check_mode)
+    assert result["failed"] is True and "SIN-E" in result["msg"] and "does not support" in result["msg"]
+    assert writes(emulator_env) == []
+
+
+def test_zone_not_known_to_lack_support_trusts_the_api(emulator_env, capsys):
+    emulator_env.patch(zones={"HKG-A": {"supportImage": False}})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["failed"] is True and "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT" in result["msg"]
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+def test_full_quota_lists_the_images_of_the_zone(emulator_env, capsys):
+    emulator_env.patch(image_quota=2, images={"img-a": {"imageName": "a", "zoneId": "HKG-A"},
+                                              "img-b": {"imageName": "b", "zoneId": "HKG-A"}})
+    for check_mode in (True, False):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=check_mode)
+        assert result["failed"] is True and "2 of 2" in result["msg"]
+        assert "img-a" in result["msg"] and "img-b" in result["msg"]
+    assert writes(emulator_env) == []
+
+
+def test_zone_mismatch_fails(emulator_env, capsys):
+    result = run(capsys, instance_id=STOPPED_HKG, zone_id="FRA-A", name="web")
+    assert result["failed"] is True and "HKG-A" in result["msg"] and "FRA-A" in result["msg"]
+    assert writes(emulator_env) == []
+
+
+@pytest.mark.emulator(time_scale=1.0)
+def test_imaging_instance_names_the_image_being_made(emulator_env, capsys):
+    first = run(capsys, instance_id=STOPPED_HKG, name="first", wait=False)
+    assert first["changed"] is True and first["image"]["image_status"] == "CREATING"
+    second = run(capsys, instance_id=STOPPED_HKG, name="second")
+    assert second["failed"] is True and first["image"]["image_id"] in second["msg"] and "IMAGING" in second["msg"]
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+# -- lost answers -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["lose_response", "lose_response_5xx"])
+def test_lost_create_answer_makes_exactly_one_image(emulator_env, capsys, kind):
+    emulator_env.add_faults({"action": "CreateImage", "kind": kind})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["changed"] is True and result["image"]["image_status"] == "AVAILABLE"
+    images = emulator_env.images(name="web")
+    assert len(images) == 1 and images[0]["imageId"] == result["image"]["image_id"]
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+def test_dropped_create_that_was_not_done_is_sent_again(emulator_env, capsys):
+    emulator_env.add_faults({"action": "CreateImage", "kind": "drop"})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["changed"] is True
+    assert len(emulator_env.images(name="web")) == 1
+    assert len(emulator_env.requests("CreateImage")) == 2
+
+
+def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
+    """The image appears between the look-up and CreateImage (a parallel run): adopt it, make no second one."""
+    emulator_env.add_faults({"action": "DescribeImageQuota", "kind": "slow", "delay": 1.5})
+
+    def parallel_run():
+        time.sleep(0.5)
+        emulator_env.patch(images={"img-parallel": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING"}},
+                           instances={STOPPED_HKG: {"instanceStatus": "IMAGING"}})
+        time.sleep(1.5)
+        emulator_env.patch(images={"img-parallel": {"imageStatus": "AVAILABLE"}},
+                           instances={STOPPED_HKG: {"instanceStatus": "STOPPED"}})
+
+    helper = threading.Thread(target=parallel_run)
+    helper.start()
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    helper.join()
+    assert result["changed"] is False and result["image"]["image_id"] == "img-parallel"
+    assert result["image"]["image_status"] == "AVAILABLE"
+    assert [r["code"] for r in emulator_env.requests("CreateImage")] == ["UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"]
+    assert len(emulator_env.images(name="web")) == 1
+
+
+# -- waiting --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.emulator(time_scale=1.0)
+def test_wait_timeout_then_a_rerun_resumes_the_wait(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 4})
+    timed_out = run(capsys, instance_id=STOPPED_HKG, name="web", wait_timeout=1)
+    assert timed_out["failed"] is True
+    image_id = emulator_env.images(name="web")[0]["imageId"]
+    assert image_id in timed_out["msg"] and "CREATING" in timed_out["msg"] and "re-run" in timed_out["msg"]
+    resumed = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert resumed["changed"] is False and resumed["image"]["image_status"] == "AVAILABLE"
+    assert resumed["image"]["image_id"] == image_id
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+def test_unavailable_fails_at_once_and_on_rerun(emulator_env, capsys):
+    failed = run(capsys, instance_id=BROKEN_FRA, name="broken")
+    assert failed["failed"] is True and "UNAVAILABLE" in failed["msg"] and "state=absent" in failed["msg"]
+    image_id = emulator_env.images(name="broken")[0]["imageId"]
+    assert image_id in failed["msg"]
+    again = run(capsys, instance_id=BROKEN_FRA, name="broken")
+    assert again["failed"] is True and image_id in again["msg"]
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+@pytest.mark.emulator(time_scale=0.5)
+def test_absent_waits_for_a_creating_image_then_deletes_it(emulator_env, capsys):
+    made = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
+    refused = run(capsys, zone_id="HKG-A", name="web", state="absent", wait=False)
+    assert refused["failed"] is True and "CREATING" in refused["msg"]
+    deleted = run(capsys, zone_id="HKG-A", name="web", state="absent")
+    assert deleted["changed"] is True and deleted["image"]["image_id"] == made["image"]["image_id"]
+    assert emulator_env.images(name="web") == []
+
+
+# -- state=absent by id ---------------------------------------------------------------------------------------------
+
+
+def test_absent_by_image_id_searches_every_zone(emulator_env, capsys):
+    emulator_env.patch(images={"img-fra": {"imageName": "x", "zoneId": "FRA-A"}})
+    deleted = run(capsys, image_id="img-fra", state="absent")
+    assert deleted["changed"] is True and deleted["image"]["zone_id"] == "FRA-A"
+    assert run(capsys, image_id="img-fra", state="absent")["changed"] is False
+
+
+def test_public_images_are_never_deleted(emulator_env, capsys):
+    result = run(capsys, image_id="img-ubuntu-2204", state="absent", zone_id="HKG-A")
+    assert result["failed"] is True and "public" in result["msg"]
+    assert writes(emulator_env) == []
+
+
+# -- input and auth -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"instance_id": STOPPED_HKG, "name": "a" * 25}, "1 to 24 characters"),
+    ({"instance_id": STOPPED_HKG, "name": "web image"}, "letters, digits"),
+    ({"instance_id": STOPPED_HKG, "name": ""}, "1 to 24 characters"),
+    ({"instance_id": STOPPED_HKG, "name": "web", "description": "d" * 256}, "at most 255"),
+    ({"instance_id": STOPPED_HKG, "name": "web", "wait_timeout": 0}, "wait_timeout must be"),
+    ({"instance_id": STOPPED_HKG}, "state=present needs name"),
+    ({"name": "web"}, "instance_id"),
+    ({"name": "web", "image_id": "img-1", "zone_id": "HKG-A"}, "image_id is only used with state=absent"),
+    ({"state": "absent"}, "needs image_id, or name"),
+    ({"state": "absent", "name": "web"}, "needs zone_id or instance_id"),
+    ({"state": "absent", "name": "web", "image_id": "img-1"}, "not both"),
+])
+def test_input_is_checked_before_any_request(emulator_env, capsys, args, expected):
+    result = run(capsys, **args)
+    assert result["failed"] is True and expected in result["msg"]
+    assert emulator_env.requests() == []
+
+
+def test_chinese_name_and_aliases(emulator_env, capsys):
+    result = run(capsys, instance_id=STOPPED_HKG, image_name="镜像_web-1", image_description="中文")
+    assert result["changed"] is True and result["image"]["image_name"] == "镜像_web-1"
+    assert result["image"]["image_description"] == "中文"
+
+
+def test_bearer_token(emulator_env, capsys, monkeypatch):
+    monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_ID")
+    monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD")
+    result = run(capsys, instance_id=STOPPED_HKG, name="web", access_token=emulator_env.credentials.token)
+    assert result["changed"] is True
+    assert {r["auth"] for r in emulator_env.requests()} == {"bearer"}
+    assert emulator_env.credentials.token not in json.dumps(result)
