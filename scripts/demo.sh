@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The demo (`make demo`): image a running instance with the role zenlayer.cloud.image_from_instance against the
+# local emulator, twice, and show that the second run changes nothing and never stops the instance.
+#
+# Needs python3 (3.9+) and access to PyPI the first time: it builds its own venv in .venvs/demo (ansible-core 2.19
+# and requests) and reuses it afterwards. Exits non-zero when anything is off.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DEMO_VENV:-$REPO/.venvs/demo}"
+PYTHON="${PYTHON:-python3}"
+REQUIREMENTS=("ansible-core~=2.19.0" "requests>=2.25")
+
+want="$(printf '%s\n' "${REQUIREMENTS[@]}" "$("$PYTHON" -c 'import sys; print(sys.version)')")"
+if [ -x "$VENV/bin/python" ] && [ -f "$VENV/.demo-stamp" ] && [ "$(cat "$VENV/.demo-stamp")" = "$want" ]; then
+  echo "demo: reusing the venv $VENV"
+else
+  echo "demo: creating the venv $VENV (ansible-core ~=2.19.0, requests); this takes a minute the first time"
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${REQUIREMENTS[@]}"
+  printf '%s' "$want" >"$VENV/.demo-stamp"
+fi
+
+exec "$VENV/bin/python" "$REPO/scripts/demo.py" "$@"
