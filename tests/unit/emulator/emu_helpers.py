@@ -7,6 +7,7 @@ RUNNING_SIN = "ins-sin-app-0001"
 
 
 def ok(emu, action: str, body: dict | None = None) -> dict:
+    """Call an action that must succeed; return the response payload."""
     answer = emu.call(action, body or {})
     assert answer.status == 200, answer
     assert answer.body["requestId"] == answer.body["response"]["requestId"]
@@ -14,20 +15,24 @@ def ok(emu, action: str, body: dict | None = None) -> dict:
 
 
 def error(emu, action: str, body: dict) -> tuple[int, str]:
+    """Call an action that must fail; return (HTTP status, code)."""
     answer = emu.call(action, body)
     assert set(answer.body) == {"requestId", "code", "message"}, answer
     return answer.status, answer.body["code"]
 
 
 def status_of(emu, instance_id: str) -> str:
+    """instanceStatus through DescribeInstancesStatus."""
     return ok(emu, "DescribeInstancesStatus", {"instanceIds": [instance_id]})["dataSet"][0]["instanceStatus"]
 
 
 def image_status(emu, image_id: str, zone: str = "HKG-A") -> str:
+    """imageStatus through DescribeImages."""
     return ok(emu, "DescribeImages", {"zoneId": zone, "imageIds": [image_id]})["dataSet"][0]["imageStatus"]
 
 
 def make_image(emu, name: str = "golden", instance_id: str = STOPPED_HKG, wait: bool = True, zone: str = "HKG-A") -> str:
+    """CreateImage and (by default) wait until the image and its instance settle."""
     image_id = ok(emu, "CreateImage", {"instanceId": instance_id, "imageName": name})["imageId"]
     if wait:
         emu.wait_for(lambda: image_status(emu, image_id, zone) != "CREATING", timeout=5)

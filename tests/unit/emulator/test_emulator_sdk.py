@@ -45,7 +45,8 @@ def test_sdk_stop_image_delete_cycle(emu) -> None:
     create = models.CreateImageRequest()
     create.instanceId, create.imageName, create.imageDescription = RUNNING_HKG, "sdk-golden", "made by the SDK"
     image_id = client.CreateImage(create).imageId
-    image = emu.wait_for(lambda: (lambda i: i if i.imageStatus == "AVAILABLE" else None)(_image(client, image_id)), timeout=5)
+    emu.wait_for(lambda: _image(client, image_id).imageStatus == "AVAILABLE", timeout=5)
+    image = _image(client, image_id)
     assert image.imageName == "sdk-golden" and image.imageSize == "40"
 
     delete = models.DeleteImagesRequest()
