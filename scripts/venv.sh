@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Create (or reuse) the test venvs under .venvs/ in the repository:
+#
+#   core-2.16  Python 3.11, ansible-core ~=2.16.0  + tests/requirements.txt
+#   core-2.19  Python 3.11, ansible-core ~=2.19.0  + tests/requirements.txt
+#   core-2.21  Python 3.12, ansible-core ~=2.21.0  + tests/requirements.txt   (skipped when no 3.12 exists)
+#   tools      Python 3.11, tests/requirements-tools.txt (ansible-lint, antsibull-changelog, antsibull-docs)
+#
+# Usage: scripts/venv.sh [NAME ...]      (default: all of them)
+#
+# Idempotent: each venv holds a stamp file with a hash of what went into it (interpreter, requirement lists,
+# this script); a venv whose stamp matches is reused without calling pip. Venvs are built in parallel.
+# Prints one line per venv; exits non-zero when a venv could not be built. The list of venvs that exist
+# afterwards is written to .venvs/available (one name a line), which scripts/test.sh reads.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENVS="${VENVS_DIR:-$REPO/.venvs}"
+mkdir -p "$VENVS"
+
+ALL=(core-2.16 core-2.19 core-2.21 tools)
+if [ "$#" -gt 0 ]; then WANT=("$@"); else WANT=("${ALL[@]}"); fi
+
+pyenv_root() {
+  if [ -n "${PYENV_ROOT:-}" ] && [ -d "$PYENV_ROOT" ]; then echo "$PYENV_ROOT"; return; fi
+  if command -v pyenv >/dev/null 2>&1; then pyenv root 2>/dev/null && return; fi
+  if [ -d "$HOME/.pyenv" ]; then echo "$HOME/.pyenv"; fi
+}
+
+# find_python 3.12 -> path of a working interpreter of that minor version, or nothing
+find_python() {
+  local want="$1" cand root
+  local -a cands=()
+  root="$(pyenv_root || true)"
+  if [ -n "$root" ]; then
+    # newest patch release first
+    while IFS= read -r d; do cands+=("$d/bin/python$want"); done \
+      < <(ls -d "$root/versions/$want".* 2>/dev/null | sort -t. -k3,3nr)
+  fi
+  cands+=("$(command -v "python$want" 2>/dev/null || true)" "$(command -v python3 2>/dev/null || true)")
+  for cand in "${cands[@]}"; do
+    [ -n "$cand" ] && [ -x "$cand" ] || continue
+    if [ "$("$cand" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$want" ]; then
+      echo "$cand"; return 0
+    fi
+  done
+  return 1
+}
+
+# spec NAME -> "PYTHON_VERSION|pip requirement arguments"
+spec() {
+  case "$1" in
+    core-2.16) echo "3.11|ansible-core~=2.16.0 -r $REPO/tests/requirements.txt" ;;
+    core-2.19) echo "3.11|ansible-core~=2.19.0 -r $REPO/tests/requirements.txt" ;;
+    core-2.21) echo "3.12|ansible-core~=2.21.0 -r $REPO/tests/requirements.txt" ;;
+    tools) echo "3.11|-r $REPO/tests/requirements-tools.txt" ;;
+    *) return 1 ;;
+  esac
+}
+
+build() {  # build NAME PYTHON PIPARGS... ; output goes to $VENVS/NAME.log
+  local name="$1" py="$2"; shift 2
+  local dir="$VENVS/$name" stamp="$VENVS/$name/.stamp" hash
+  hash="$({
+    "$py" -c 'import sys; print(sys.version)'
+    echo "$*"
+    cat "$REPO/tests/requirements.txt" "$REPO/tests/requirements-tools.txt" "$REPO/requirements.txt" \
+      "${BASH_SOURCE[0]}" 2>/dev/null
+  } | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ] && [ -x "$dir/bin/python" ]; then
+    echo "venv $name: up to date ($("$dir/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'), $(cat "$dir/.core" 2>/dev/null))"
+    return 0
+  fi
+  rm -rf "$dir"
+  "$py" -m venv "$dir"
+  # shellcheck disable=SC2086,SC2048
+  "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip wheel
+  # shellcheck disable=SC2086,SC2048
+  "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q $*
+  "$dir/bin/python" -c 'import ansible; print("ansible-core", ansible.__version__)' >"$dir/.core" 2>/dev/null || true
+  echo "$hash" >"$stamp"
+  echo "venv $name: built ($("$dir/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'), $(cat "$dir/.core"))"
+}
+
+declare -A PIDS=()
+declare -A SKIPPED=()
+for name in "${WANT[@]}"; do
+  s="$(spec "$name")" || { echo "venv $name: unknown venv (known: ${ALL[*]})" >&2; exit 2; }
+  pyver="${s%%|*}"; args="${s#*|}"
+  if ! py="$(find_python "$pyver")"; then
+    echo "venv $name: SKIPPED - no Python $pyver interpreter found (looked in \$(pyenv root)/versions/$pyver.*, python$pyver, python3)"
+    SKIPPED[$name]=1
+    rm -rf "${VENVS:?}/$name"
+    continue
+  fi
+  # shellcheck disable=SC2086
+  build "$name" "$py" $args >"$VENVS/$name.log" 2>&1 &
+  PIDS[$name]=$!
+done
+
+rc=0
+: >"$VENVS/available.tmp"
+for name in "${WANT[@]}"; do
+  [ -n "${SKIPPED[$name]:-}" ] && continue
+  if wait "${PIDS[$name]}"; then
+    tail -n 1 "$VENVS/$name.log"
+    echo "$name" >>"$VENVS/available.tmp"
+  else
+    echo "venv $name: FAILED to build; log follows" >&2
+    sed 's/^/  | /' "$VENVS/$name.log" >&2
+    rc=1
+  fi
+done
+mv "$VENVS/available.tmp" "$VENVS/available"
+exit "$rc"

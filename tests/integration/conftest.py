@@ -1,0 +1,44 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pytest set-up for the integration runner (tests/integration/test_targets.py); see tests/integration/README.md."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EMULATOR_DIR = os.path.join(REPO, "tests", "emulator")
+TARGETS_DIR = os.path.join(REPO, "tests", "integration", "targets")
+
+
+def _collections_root(repo: str = REPO) -> str:
+    """A directory holding ansible_collections/zenlayer/cloud (this checkout; a temp symlink when needed)."""
+    parts = os.path.normpath(repo).split(os.sep)
+    if parts[-3:] == ["ansible_collections", "zenlayer", "cloud"]:
+        return os.sep.join(parts[:-3]) or os.sep
+    root = tempfile.mkdtemp(prefix="zenlayer-cloud-integration-")
+    atexit.register(shutil.rmtree, root, True)
+    os.makedirs(os.path.join(root, "ansible_collections", "zenlayer"))
+    os.symlink(repo, os.path.join(root, "ansible_collections", "zenlayer", "cloud"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def collections_root() -> str:
+    """The value for ANSIBLE_COLLECTIONS_PATH."""
+    return _collections_root()
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """tests/emulator/harness.py, imported by path."""
+    if EMULATOR_DIR not in sys.path:
+        sys.path.insert(0, EMULATOR_DIR)
+    import harness as module  # pylint: disable=import-outside-toplevel,import-error
+    return module
