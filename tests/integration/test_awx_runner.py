@@ -29,7 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 REPO = Path(__file__).resolve().parents[2]
 AWX_DIR = REPO / "docs" / "awx"
 DEMO_PLAYBOOK = REPO / "playbooks" / "demo.yml"
-FLEET_PLAYBOOK = AWX_DIR / "image_fleet.yml"
+FLEET_PLAYBOOK = REPO / "playbooks" / "image_fleet.yml"
 TIME_SCALE = 0.05
 FLEET = {  # inventory host -> instance of the default seed (zones with image support, RUNNING and STOPPED)
     "web-1": "ins-hkg-web-0001",
@@ -173,7 +173,6 @@ def _demo_extravars(emu) -> dict:
     return {"emulator_url": emu.url, "emulator_domain": emu.domain}
 
 
-@pytest.mark.skipif(not DEMO_PLAYBOOK.is_file(), reason="playbooks/demo.yml is not there yet")
 def test_demo_play_as_an_awx_job(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
     """playbooks/demo.yml through ansible-runner with the credential injected by the credential type."""
     with harness.Emulator(harness.load_seed("demo"), time_scale=TIME_SCALE) as emu:
@@ -195,26 +194,25 @@ def test_demo_play_as_an_awx_job(tmp_path, clean_environment, collections_root, 
 
 def test_fleet_job_with_forks_and_token_credential(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
     """An AWX inventory of instances (host var zenlayer_instance_id), the role over all of them with forks."""
-    if not (REPO / "roles" / "image_from_instance" / "tasks" / "main.yml").is_file():
-        pytest.skip("roles/image_from_instance is not there yet")
     with harness.Emulator(harness.load_seed("default"), time_scale=TIME_SCALE) as emu:
         injected, _safe = render_injected_env({"access_token": emu.credentials.token, "domain": emu.domain,
                                                "scheme": "HTTP"})
-        inventory = "".join("%s zenlayer_instance_id=%s\n" % (host, instance) for host, instance in FLEET.items())
+        inventory = "[zenlayer_instances]\n" + "".join("%s zenlayer_instance_id=%s\n" % (host, instance)
+                                                      for host, instance in FLEET.items())
         private = _private_data_dir(tmp_path, injected, inventory)
         before = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
         runner, events = _run_job(private, FLEET_PLAYBOOK, _runner_env(collections_root, tmp_path),
-                                  {"image_name_prefix": "awx"}, forks=len(FLEET))
+                                  {"fleet_image_suffix": "awx"}, forks=len(FLEET))
         _assert_job_succeeded(runner, events, list(FLEET))
 
         images = _images_from_events(events)
         assert sorted(images) == sorted(FLEET), images
         created = emu.requests("CreateImage")
-        assert sorted(json.dumps(request["body"], sort_keys=True).count("awx-") for request in created) == [1] * len(FLEET)
+        assert sorted(request["body"]["imageName"] for request in created) == sorted("%s-awx" % host for host in FLEET)
         assert all(request["auth"] == "bearer" for request in emu.requests()), "the token credential was not used alone"
         state = emu.state()
-        names = sorted(image["imageName"] for image in state["images"] if image["imageName"].startswith("awx-"))
-        assert names == sorted("awx-%s" % host for host in FLEET)
+        names = sorted(image["imageName"] for image in state["images"] if image["imageName"].endswith("-awx"))
+        assert names == sorted("%s-awx" % host for host in FLEET)
         after = {instance["instanceId"]: instance["instanceStatus"] for instance in state["instances"]}
         for instance in FLEET.values():  # power_after: previous
             assert after[instance] == before[instance], (instance, before[instance], after[instance])
