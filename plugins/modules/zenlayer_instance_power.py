@@ -226,6 +226,8 @@ class InstancePower(AnsibleZenlayer):
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def _fetch(self) -> None:
+        if not self.instance_ids:
+            return  # describe_instances() without ids would list every instance of the account
         found = {item["instanceId"]: item for item in describe_instances(self.client, self.instance_ids)}
         missing = [instance_id for instance_id in self.instance_ids if instance_id not in found]
         if missing:
