@@ -79,9 +79,10 @@ class _DelayedSchedule(PollSchedule):
         self.initial_delay = max(0.0, initial_delay)
 
     def intervals(self) -> Iterator[float]:
-        intervals = super().intervals()
-        yield self.initial_delay + next(intervals)
-        yield from intervals
+        delay = self.initial_delay
+        for interval in super().intervals():
+            yield delay + interval
+            delay = 0.0
 
 
 def name_problem(name: str) -> str | None:

@@ -223,7 +223,6 @@ from typing import Any
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, WaitTimeout, poll_until
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
-    AVAILABLE,
     CREATING,
     CUSTOM_IMAGE,
     PUBLIC_IMAGE,

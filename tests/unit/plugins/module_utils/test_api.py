@@ -96,7 +96,7 @@ def test_second_signature_vector():
 
 
 def test_signed_request_headers_and_body():
-    client, adapter, _ = client_with(ok({"imageId": "img-1"}))
+    client, adapter, _sleeps = client_with(ok({"imageId": "img-1"}))
     assert client.call("CreateImage", {"instanceId": "i", "imageName": "n", "imageDescription": None}) == \
         {"imageId": "img-1", "requestId": "r-1"}
     request = adapter.sent[0]
@@ -111,7 +111,7 @@ def test_signed_request_headers_and_body():
 
 
 def test_bearer_mode_sends_no_signature():
-    client, adapter, _ = client_with(ok(), access_key_id=None, access_key_password=None, access_token="tok-123")
+    client, adapter, _sleeps = client_with(ok(), access_key_id=None, access_key_password=None, access_token="tok-123")
     client.call("DescribeZones", {})
     headers = adapter.sent[0].headers
     assert headers["Authorization"] == "Bearer tok-123"
@@ -133,7 +133,7 @@ def test_throttling_is_retried_with_the_injected_sleep():
 
 
 def test_retry_after_is_honoured():
-    client, _, sleeps = client_with(error(429, "REQUEST_LIMIT_EXCEEDED", headers={"Retry-After": "7"}), ok())
+    client, _adapter, sleeps = client_with(error(429, "REQUEST_LIMIT_EXCEEDED", headers={"Retry-After": "7"}), ok())
     client.call("DescribeZones", {})
     assert sleeps[0] >= 7
 
@@ -155,16 +155,16 @@ def test_write_whose_outcome_is_unknown_is_not_retried():
 
 
 def test_broken_connection_of_a_write_is_outcome_unknown():
-    client, adapter, _ = client_with(requests.exceptions.ConnectionError("Connection aborted.", "RemoteDisconnected"))
+    client, adapter, _sleeps = client_with(requests.exceptions.ConnectionError("Connection aborted.", "RemoteDisconnected"))
     with pytest.raises(ZenlayerOutcomeUnknown):
         client.call("CreateImage", {}, safe_to_retry=False)
     assert len(adapter.sent) == 1
 
 
 def test_read_timeout_is_outcome_unknown_but_retried_for_a_describe():
-    client, adapter, _ = client_with(requests.exceptions.ReadTimeout("read timed out"), ok({"totalCount": 0}))
+    client, adapter, _sleeps = client_with(requests.exceptions.ReadTimeout("read timed out"), ok({"totalCount": 0}))
     assert client.call("DescribeImages", {"zoneId": "HKG-A"})["totalCount"] == 0
-    client, adapter, _ = client_with(requests.exceptions.ReadTimeout("read timed out"))
+    client, adapter, _sleeps = client_with(requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(ZenlayerOutcomeUnknown) as raised:
         client.call("DeleteImages", {"imageIds": ["a"]})
     assert raised.value.code == "READ_TIMEOUT" and "client_timeout" in str(raised.value)
@@ -174,7 +174,7 @@ def test_read_timeout_is_outcome_unknown_but_retried_for_a_describe():
 def test_refused_connection_of_a_write_is_retried_then_explained():
     refused = requests.exceptions.ConnectionError(NewConnectionError(None, "Failed to establish a new connection: "
                                                                            "[Errno 111] Connection refused"))
-    client, adapter, _ = client_with(refused, refused, refused, refused)
+    client, adapter, _sleeps = client_with(refused, refused, refused, refused)
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("CreateImage", {}, safe_to_retry=False)
     assert not raised.value.outcome_unknown and raised.value.code == "CONNECTION_ERROR"
@@ -199,7 +199,7 @@ def test_really_refused_connection():
 
 
 def test_cloudflare_challenge_is_not_an_api_error():
-    client, adapter, _ = client_with((403, b"<html>challenge</html>", {"cf-mitigated": "challenge"}))
+    client, adapter, _sleeps = client_with((403, b"<html>challenge</html>", {"cf-mitigated": "challenge"}))
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DescribeZones", {})
     assert raised.value.code == "SECURITY_CHALLENGE" and raised.value.http_status == 403
@@ -207,14 +207,14 @@ def test_cloudflare_challenge_is_not_an_api_error():
 
 
 def test_451_is_blocked_by_policy():
-    client, _, _ = client_with((451, b"blocked"))
+    client = client_with((451, b"blocked"))[0]
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DescribeZones", {})
     assert raised.value.code == "REQUEST_BLOCKED" and "policy" in raised.value.message
 
 
 def test_non_json_body_is_a_clear_error():
-    client, _, _ = client_with((200, b"<html>hello</html>"))
+    client = client_with((200, b"<html>hello</html>"))[0]
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DescribeZones", {})
     assert raised.value.code == "INVALID_RESPONSE" and "check domain and scheme" in str(raised.value)
@@ -222,7 +222,7 @@ def test_non_json_body_is_a_clear_error():
 
 
 def test_api_error_carries_its_parts():
-    client, _, _ = client_with(error(404, "INVALID_IMAGE_NOT_FOUND", "no such image"))
+    client = client_with(error(404, "INVALID_IMAGE_NOT_FOUND", "no such image"))[0]
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DeleteImages", {"imageIds": ["x"]})
     assert str(raised.value) == "no such image (INVALID_IMAGE_NOT_FOUND, request id r-err, HTTP 404)"
@@ -231,8 +231,8 @@ def test_api_error_carries_its_parts():
 
 
 def test_a_secret_echoed_back_is_redacted():
-    client, _, _ = client_with(error(400, "BAD", "bad token tok-secret-1"), access_key_id=None,
-                               access_key_password=None, access_token="tok-secret-1")
+    client = client_with(error(400, "BAD", "bad token tok-secret-1"), access_key_id=None,
+                         access_key_password=None, access_token="tok-secret-1")[0]
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DescribeZones", {})
     assert "tok-secret-1" not in str(raised.value)
@@ -244,13 +244,13 @@ def test_a_secret_echoed_back_is_redacted():
 def test_pagination_reads_until_total_count():
     pages = [ok({"totalCount": 5, "dataSet": [{"i": 1}, {"i": 2}]}), ok({"totalCount": 5, "dataSet": [{"i": 3}, {"i": 4}]}),
              ok({"totalCount": 5, "dataSet": [{"i": 5}]})]
-    client, adapter, _ = client_with(*pages)
+    client, adapter, _sleeps = client_with(*pages)
     assert [item["i"] for item in client.list_all("DescribeImages", {"zoneId": "HKG-A"}, page_size=2)] == [1, 2, 3, 4, 5]
     assert [(b["pageNum"], b["pageSize"]) for b in adapter.bodies()] == [(1, 2), (2, 2), (3, 2)]
 
 
 def test_pagination_stops_on_a_short_page_without_total():
-    client, adapter, _ = client_with(ok({"dataSet": [{"i": 1}, {"i": 2}]}), ok({"dataSet": [{"i": 3}]}))
+    client, adapter, _sleeps = client_with(ok({"dataSet": [{"i": 1}, {"i": 2}]}), ok({"dataSet": [{"i": 3}]}))
     assert len(client.list_all("DescribeInstances", {}, page_size=2)) == 3
     assert len(adapter.sent) == 2
 

@@ -69,7 +69,7 @@ def test_filters_of_one_zone(images, capsys):
 
 
 def test_public_images_are_listed_once(images, capsys):
-    public = [i for i in run(capsys, image_type="PUBLIC_IMAGE")["images"]]
+    public = run(capsys, image_type="PUBLIC_IMAGE")["images"]
     assert sorted(i["image_id"] for i in public) == ["img-centos-79", "img-ubuntu-2204"]
     assert {i["zone_id"] for i in public} == {None}
 
