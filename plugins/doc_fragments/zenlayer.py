@@ -63,8 +63,8 @@ requirements:
   - python >= 3.9
   - requests
 notes:
-  - The module talks to the Zenlayer Cloud API from the host it runs on; run it on C(localhost) or with
-    C(delegate_to: localhost).
+  - "The module talks to the Zenlayer Cloud API from the host it runs on: run it on C(localhost) or with
+    C(delegate_to: localhost)."
   - All modules of the collection are in the action group C(zenlayer.cloud.zenlayer), so credentials can be set
     once with C(module_defaults).
 """
