@@ -49,9 +49,9 @@ options:
   zone_id:
     description:
       - The zone to look for the image in, for example V(HKG-A).
-      - When O(instance_id) is given too, both must name the same zone; that is checked when the instance is read
-        (when an image must be created).
-      - Giving O(zone_id) saves one API call per run.
+      - When O(instance_id) is given too, both must name the same zone, or the module fails.
+      - Giving O(zone_id) without O(instance_id) saves one API call per run (enough to find, update or delete an
+        existing image).
     type: str
   image_id:
     description:
@@ -348,7 +348,8 @@ class ZenlayerImage(AnsibleZenlayer):
 
     def _zone_id(self) -> str:
         if self._zone is None:
-            self._zone = self.params["zone_id"] or self._fetch_instance()["zoneId"]
+            # With both given, reading the instance proves they agree: an image is never reported for the wrong zone.
+            self._zone = self._fetch_instance()["zoneId"] if self.params["instance_id"] else self.params["zone_id"]
         return self._zone
 
     def _fetch_by_name(self, zone_id: str) -> dict[str, Any] | None:

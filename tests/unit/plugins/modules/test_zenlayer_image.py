@@ -93,9 +93,17 @@ def test_check_create_rerun_update_absent(emulator_env, capsys):
     assert [r["action"] for r in emu.requests()] == ["DescribeInstances", "DescribeImages"]
 
     emu.clear_requests()
-    by_zone = run(capsys, zone_id="HKG-A", instance_id=STOPPED_HKG, name="web")
+    by_zone = run(capsys, zone_id="HKG-A", name="web")
     assert by_zone["changed"] is False and "instance_id" not in by_zone["image"]
     assert [r["action"] for r in emu.requests()] == ["DescribeImages"]
+
+    emu.clear_requests()
+    both = run(capsys, zone_id="HKG-A", instance_id=STOPPED_HKG, name="web")
+    assert both["changed"] is False and both["image"]["image_id"] == image["image_id"]
+    assert [r["action"] for r in emu.requests()] == ["DescribeInstances", "DescribeImages"]
+
+    wrong_zone = run(capsys, zone_id="FRA-A", instance_id=STOPPED_HKG, name="web")
+    assert wrong_zone["failed"] is True and "HKG-A" in wrong_zone["msg"] and "FRA-A" in wrong_zone["msg"]
 
     assert run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=True)["changed"] is False
 
