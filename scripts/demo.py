@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The demo driver (run by scripts/demo.sh inside its venv).
@@ -90,10 +89,10 @@ class Demo:
         total, reads, writes = call_counts(self.emu.requests())
         events = [e for e in self.emu.events()[events_before:] if e["kind"] == "instance" and e["id"] == INSTANCE_ID]
         print("Run %d: ansible-playbook exit %d, %d task(s) changed, %d failed" % (number, code, changed, failed))
-        print("  instance %s: %s before, %s after%s" % (INSTANCE_ID, status_before, instance_status(self.emu),
-              "" if not events else " (went " + " -> ".join([events[0]["from"]] + [e["to"] for e in events]) + ")"))
-        print("  API calls: %d (reads: %s; writes: %d: %s)" % (total, describe_counts(reads), sum(writes.values()),
-                                                                 describe_counts(writes)))
+        path = "" if not events else " (went %s)" % " -> ".join([events[0]["from"]] + [e["to"] for e in events])
+        print("  instance %s: %s before, %s after%s" % (INSTANCE_ID, status_before, instance_status(self.emu), path))
+        print("  API calls: %d (reads: %s; writes: %d: %s)"
+              % (total, describe_counts(reads), sum(writes.values()), describe_counts(writes)))
         if code != 0 and not self.verbose:
             print(output)
         self.expect(code == 0 and failed == 0, "run %d: ansible-playbook failed (exit %d)" % (number, code))
@@ -105,7 +104,7 @@ class Demo:
     def main(self) -> int:
         print("Emulator at %s (seed 'demo', time scale %s); instance %s is %s\n"
               % (self.emu.url, self.emu.time_scale, INSTANCE_ID, instance_status(self.emu)))
-        _, writes, _ = self.run(1)
+        writes = self.run(1)[1]
         self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1}),
                     "run 1: expected one StopInstances, one CreateImage and one StartInstances, got %s"
                     % describe_counts(writes))
