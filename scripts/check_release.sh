@@ -31,14 +31,14 @@ FAILED=()
 header() { printf '\n===== %s =====\n' "$*"; }
 fail() { echo "FAIL: $*"; FAILED+=("$1"); }
 
-# collection metadata, read once
-read -r NAMESPACE NAME VERSION < <("$TOOLS_VENV/bin/python" - "$REPO/galaxy.yml" <<'PY' 2>/dev/null
+NAMESPACE="" NAME="" VERSION="" TARBALL=""
+read_metadata() {  # from galaxy.yml, with the tools venv's PyYAML
+  read -r NAMESPACE NAME VERSION < <("$TOOLS_VENV/bin/python" -c '
 import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-print(doc["namespace"], doc["name"], doc["version"])
-PY
-)
-TARBALL="$REPO/build/${NAMESPACE:-zenlayer}-${NAME:-cloud}-${VERSION:-0}.tar.gz"
+print(doc["namespace"], doc["name"], doc["version"])' "$REPO/galaxy.yml" 2>/dev/null)
+  TARBALL="$REPO/build/${NAMESPACE}-${NAME}-${VERSION}.tar.gz"
+}
 
 ensure_importer_venv() {
   if [ -x "$IMPORTER_VENV/bin/python" ] && "$IMPORTER_VENV/bin/python" -c 'import galaxy_importer' 2>/dev/null; then
@@ -55,6 +55,10 @@ ensure_importer_venv() {
 check_tools() {
   header "tools"
   local ok=0
+  if [ ! -x "$TOOLS_VENV/bin/antsibull-changelog" ] && [ "$TOOLS_VENV" = "$REPO/.venvs/tools" ]; then
+    echo "no tools venv yet: scripts/venv.sh tools"
+    bash "$REPO/scripts/venv.sh" tools || true
+  fi
   for tool in ansible-galaxy antsibull-changelog; do
     if [ -x "$TOOLS_VENV/bin/$tool" ]; then echo "$tool: $TOOLS_VENV/bin/$tool"; else fail "tools" "$tool not in $TOOLS_VENV/bin (run scripts/venv.sh tools)"; ok=1; fi
   done
@@ -66,7 +70,8 @@ check_tools() {
   BUILDER="$TOOLS_VENV/bin/ansible-builder"
   [ -x "$BUILDER" ] || BUILDER="$IMPORTER_VENV/bin/ansible-builder"
   if [ -x "$BUILDER" ]; then echo "ansible-builder: $("$BUILDER" --version) ($BUILDER)"; else fail "tools" "ansible-builder not found"; ok=1; fi
-  [ -n "${VERSION:-}" ] || { fail "tools" "could not read galaxy.yml"; ok=1; }
+  read_metadata
+  [ -n "$VERSION" ] || { fail "tools" "could not read namespace, name and version from galaxy.yml"; ok=1; }
   return $ok
 }
 
