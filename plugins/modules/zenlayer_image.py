@@ -259,6 +259,7 @@ ARGUMENT_SPEC = {
 }
 
 DISK_MAKING_IMAGE = "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"
+READ_TIMEOUT = "READ_TIMEOUT"
 # After a lost CreateImage answer, an instance that is IMAGING may not list its image yet: look again a few times.
 LOST_ANSWER_LOOKS = 5
 LOST_ANSWER_PAUSE_SECONDS = 1.0
@@ -504,20 +505,30 @@ class ZenlayerImage(AnsibleZenlayer):
                 return image
         if not err.outcome_unknown:
             self._fail_create(err)
-        image = self._look_after_lost_answer(zone_id)
+        # After a read timeout the request may still be in flight: a second CreateImage could make a second image.
+        in_flight = err.code == READ_TIMEOUT
+        image = self._look_after_lost_answer(zone_id, in_flight)
+        if image is None and in_flight:
+            self._fail_create(err, "no image named %s has appeared since; the request may still be processed, so it is "
+                                   "not sent again: re-run the task later (it adopts the image if it was made), and "
+                                   "raise client_timeout" % self.name)
         if image is None and lost_answers >= self.client.retries:
             self._fail_create(err, "no image named %s was made; re-run the task" % self.name)
         return image
 
-    def _look_after_lost_answer(self, zone_id: str) -> dict[str, Any] | None:
+    def _look_after_lost_answer(self, zone_id: str, in_flight: bool = False) -> dict[str, Any] | None:
+        """The image made by a CreateImage whose answer was lost; None when it was proven not made (or, in flight,
+        not seen within the looks)."""
         instance_id = self.params["instance_id"]
         for look in range(LOST_ANSWER_LOOKS):
             self._doing = "Looking for image %s after a lost CreateImage answer" % self.name
             status = instance_statuses(self.client, [instance_id]).get(instance_id)
             image = self._fetch_by_name(zone_id)
-            if image is not None or status != IMAGING:
+            if image is not None or (status != IMAGING and not in_flight):
                 return image
             time.sleep(LOST_ANSWER_PAUSE_SECONDS * (look + 1))
+        if in_flight:
+            return None
         self.module.fail_json(msg="the answer to CreateImage was lost and instance %s is IMAGING, but no image named %s "
                                   "is listed in zone %s; re-run the task later to adopt it" % (instance_id, self.name, zone_id))
         return None
