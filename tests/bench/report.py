@@ -1,0 +1,227 @@
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""docs/benchmarks.md (and the fleet plot) from the benchmark's JSON document; nothing here is typed by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OURS, FIXED15, FIXED10 = "zenlayer.cloud", "fixed 15 s (ec2_ami)", "fixed 10 s (Terraform)"
+COLOURS = {"RUNNING": "#2b8a3e", "STOPPING": "#f08c00", "STOPPED": "#868e96", "IMAGING": "#1c7ed6", "BOOTING": "#ae3ec9"}
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _runs(doc: dict) -> list[tuple[str, dict]]:
+    order = [("baseline", "before"), ("current", "after" if "baseline" in doc["runs"] else "this checkout")]
+    return [("%s (%s)" % (label, doc["runs"][key]["revision"]), doc["runs"][key]) for key, label in order if key in doc["runs"]]
+
+
+def _calls(doc: dict) -> str:
+    runs = [(label, run) for label, run in _runs(doc) if "calls" in run]
+    if not runs:
+        return ""
+    out = ["## 1. API calls per task (measured, from the emulator's request log)\n",
+           "Each scenario is one ansible-playbook run against a fresh log; writes are CreateImage, DeleteImages, "
+           "ModifyImagesAttributes, StopInstances, StartInstances.\n"]
+    header = ["scenario", "target"]
+    for label, _ in runs:
+        header += ["calls " + label, "writes " + label]
+    rows = []
+    for index, first in enumerate(runs[-1][1]["calls"]["rows"]):
+        row = [first["what"], first["target"] if first["target"] is not None else "-"]
+        for _, run in runs:
+            item = run["calls"]["rows"][index]
+            row += ["%s%s" % (item["calls"], "" if item["ok"] else " (FAILED)"), item["writes"]]
+        rows.append(row)
+    out.append(_table(header, rows))
+    out.append("\nCalls by action (%s):\n\n" % runs[-1][0])
+    out.append(_table(["scenario", "by action"], [[r["what"], ", ".join("%s %d" % kv for kv in r["by_action"].items())]
+                                                  for r in runs[-1][1]["calls"]["rows"]]))
+    return "".join(out)
+
+
+def _latency(doc: dict) -> str:
+    runs = [(label, run) for label, run in _runs(doc) if "latency_sim" in run]
+    if not runs:
+        return ""
+    sim = runs[-1][1]["latency_sim"]
+    grid = sim["grid"]
+    out = ["## 2. Detection latency and status calls\n",
+           "**Simulated** (virtual clock): the emulator's own state machine (`tests/emulator/world.py`) holds the image; "
+           "the collection's client reads it through `World.perform`; `zenlayer.cloud` is the module's own "
+           "`_wait_while_creating` with its `poll_until`/`PollSchedule`, the fixed pollers are the same `poll_until` with a "
+           "fixed interval and a first look at once (ec2_ami's waiter: 15 s; Zenlayer's Terraform provider: 10 s). "
+           "CreateImage returns at t=0, the image is AVAILABLE at t=T; latency = return - AVAILABLE; calls = status calls "
+           "after CreateImage. Overall: %d image times T log-spaced from %s s to %s s; per row: T spread +-%d%% around "
+           "the value (%d points), so no poller profits from a lucky phase.\n\n"
+           % (grid["points"], grid["low"], grid["high"], round(sim["window"] * 100), next(iter(
+               sim["pollers"][OURS]["buckets"].values()))["samples"])]
+    pollers = [(OURS + " " + label, run["latency_sim"]["pollers"][OURS]) for label, run in runs]
+    pollers += [(FIXED15, sim["pollers"][FIXED15]), (FIXED10, sim["pollers"][FIXED10])]
+    header = ["image time"] + ["%s: latency mean / p95 s, calls" % name for name, _ in pollers]
+
+    def cell(entry: dict) -> str:
+        return "%.1f / %.1f, %.1f" % (entry["latency_mean"], entry["latency_p95"], entry["calls_mean"])
+    rows = [["%s s" % center] + [cell(p["buckets"][center]) for _, p in pollers] for center in sim["pollers"][OURS]["buckets"]]
+    rows.append(["**all (log-spaced)**"] + ["**%s**" % cell(p["overall"]) for _, p in pollers])
+    out.append(_table(header, rows))
+    out.append("\n**Measured** end to end (ad-hoc `zenlayer_image` on a STOPPED instance, time scale 1): detect = last "
+               "status call - AVAILABLE event; return = process end - AVAILABLE event; simulated = the same T in the "
+               "simulation.\n\n")
+    rows = []
+    for label, run in runs:
+        exact = run["latency_sim"]["pollers"][OURS]["exact"]
+        for item in run.get("latency_real", []):
+            predicted = exact.get(str(item["image_seconds"])) or exact.get(str(float(item["image_seconds"]))) or {}
+            rows.append([label, "%s s" % item["image_seconds"], item["detect_latency"], predicted.get("latency"),
+                         item["return_latency"], item["status_calls"], predicted.get("calls"),
+                         "yes" if item["ok"] else "FAILED"])
+    out.append(_table(["code", "image time", "detect s (measured)", "detect s (simulated)", "return s (measured)",
+                       "status calls (measured)", "status calls (simulated)", "ok"], rows))
+    return "".join(out)
+
+
+def _role(doc: dict) -> str:
+    runs = [(label, run) for label, run in _runs(doc) if "role" in run]
+    if not runs:
+        return ""
+    timings = runs[-1][1]["role"]["timings"]
+    out = ["## 3. Role overhead (measured)\n",
+           "The role `image_from_instance` on a RUNNING instance (emulator timings stop %ss / image %ss / start %ss, time "
+           "scale 1). cloud = the emulator's own stop + image + start time, from its status-change events; wall = the "
+           "whole ansible-playbook process; API span = first to last API request.\n\n"
+           % (timings["stop_seconds"], timings["image_seconds"], timings["start_seconds"])]
+    rows = []
+    for label, run in runs:
+        for sample in run["role"]["samples"]:
+            rows.append([label, sample["cloud_seconds"], sample["role_wall_seconds"], sample["ratio_wall"],
+                         sample["api_span_seconds"], sample["ratio_api_span"], sample["calls"], sample["writes"],
+                         "yes" if sample["ok"] else "FAILED"])
+    out.append(_table(["code", "cloud s", "wall s", "wall / cloud", "API span s", "span / cloud", "calls", "writes", "ok"],
+                      rows))
+    return "".join(out)
+
+
+def _fleet(doc: dict) -> str:
+    runs = [(label, run) for label, run in _runs(doc) if "fleet" in run]
+    if not runs:
+        return ""
+    first = runs[-1][1]["fleet"]
+    out = ["## 4. Fleet (measured)\n",
+           "%d RUNNING instances (two zones), the role once per host, `--forks %d`, the emulator limiting to %s requests/s "
+           "(429 `REQUEST_LIMIT_EXCEEDED` over it), timings stop %ss / image %ss / start %ss x %s. ideal = max(answered "
+           "calls beyond the burst / rate, one instance's stop + image + start).\n\n"
+           % (first["instances"], first["forks"], first["rate_limit"], first["timings"]["stop_seconds"],
+              first["timings"]["image_seconds"], first["timings"]["start_seconds"], first["time_scale"])]
+    keys = [("failed hosts (target 0)", "failed_hosts"), ("images AVAILABLE", "images_available"),
+            ("instances RUNNING after", "instances_running_after"), ("429s seen", "throttled_429"),
+            ("calls", "calls"), ("calls per instance", "calls_per_instance"),
+            ("answered calls per instance", "answered_per_instance"), ("writes", "writes"),
+            ("wall s", "wall_seconds"), ("ideal s", "ideal_seconds"), ("wall / ideal", "ratio_to_ideal")]
+    out.append(_table(["figure"] + [label for label, _ in runs],
+                      [[name] + [run["fleet"][key] for _, run in runs] for name, key in keys]))
+    out.append("\nCalls by action (%s): %s\n\n" % (runs[-1][0], ", ".join(
+        "%s %d" % kv for kv in runs[-1][1]["fleet"]["by_action"].items())))
+    out.append("![instances by state over time](benchmarks-fleet.svg)\n")
+    return "".join(out)
+
+
+def _startup(doc: dict) -> str:
+    runs = [(label, run) for label, run in _runs(doc) if "startup" in run]
+    if not runs:
+        return ""
+    out = ["## 5. Module start-up (measured)\n",
+           "Median wall time of an ad-hoc `ansible localhost -m ...` (no-op `zenlayer_image` with zone_id: one API call) "
+           "against `ansible.builtin.ping`; import cost = median of fresh interpreters importing "
+           "`ansible.module_utils.basic`, then `requests`, then our four module_utils.\n\n"]
+    rows = [[label, run["startup"]["ping_seconds"], run["startup"]["zenlayer_image_seconds"], run["startup"]["ratio"],
+             run["startup"]["imports"]["basic_ms"], run["startup"]["imports"]["requests_ms"],
+             run["startup"]["imports"]["module_utils_ms"]] for label, run in runs]
+    out.append(_table(["code", "ping s", "zenlayer_image s", "ratio", "import basic ms", "import requests ms",
+                       "import module_utils ms"], rows))
+    return "".join(out)
+
+
+def render(doc: dict) -> str:
+    env = doc["environment"]
+    head = ["# Benchmarks\n\n",
+            "Generated by `%s` on %s (%s mode, %.0f s; Python %s, ansible-core %s, %s CPUs). Do not edit: re-run the "
+            "command. The figures are in [benchmarks.json](benchmarks.json). Everything runs against the local emulator "
+            "(`tests/emulator`) on 127.0.0.1; wall times depend on the machine and its load, call counts do not.\n\n"
+            % (doc["generated_by"], doc["date"], doc["mode"], doc["total_seconds"], env["python"], env["ansible_core"],
+               env["cpus"])]
+    notes = doc.get("notes")
+    if notes:
+        head.append("".join("- %s\n" % note for note in notes) + "\n")
+    return "".join(head) + "\n".join(part for part in (_calls(doc), _latency(doc), _role(doc), _fleet(doc), _startup(doc)) if part)
+
+
+def write_plot(doc: dict, path: str) -> None:
+    """A stacked-area SVG of the fleet's instances by state over time (current run)."""
+    fleet = doc["runs"].get("current", {}).get("fleet")
+    if not fleet:
+        return
+    states, samples = fleet["timeline"]["states"], fleet["timeline"]["samples"]
+    width, height, left, bottom = 720, 300, 50, 30
+    total = fleet["instances"]
+    span = samples[-1][0] or 1.0
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">'
+             % (width + 130, height + bottom + 20)]
+
+    def xy(t: float, n: float) -> str:
+        return "%.1f,%.1f" % (left + width * t / span, 10 + height - height * n / total)
+    base = [0.0] * len(samples)
+    for index, state in enumerate(states):
+        top = [base[i] + samples[i][1 + index] for i in range(len(samples))]
+        points = [xy(s[0], top[i]) for i, s in enumerate(samples)] + [xy(s[0], base[i]) for i, s in reversed(list(enumerate(samples)))]
+        parts.append('<polygon points="%s" fill="%s" stroke="none"/>' % (" ".join(points), COLOURS.get(state, "#000")))
+        parts.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>'
+                     % (left + width + 15, 20 + 18 * index, COLOURS.get(state, "#000"), left + width + 32, 30 + 18 * index, state))
+        base = top
+    parts.append('<text x="%d" y="%d">seconds since the play started (total %.0f s)</text>' % (left + 200, height + bottom + 12, span))
+    parts.append('<text x="5" y="20">%d</text><text x="5" y="%d">0</text>' % (total, height + 10))
+    parts.append("</svg>\n")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(parts))
+
+
+def all_ok(doc: dict) -> bool:
+    for run in doc["runs"].values():
+        rows = run.get("calls", {}).get("rows", [])
+        if any(not row["ok"] for row in rows) or not run.get("fleet", {"ok": True})["ok"]:
+            return False
+    return True
+
+
+def summary(doc: dict) -> str:
+    lines = []
+    for key, run in doc["runs"].items():
+        lines.append("== %s (%s)" % (key, run["revision"]))
+        for row in run.get("calls", {}).get("rows", []):
+            lines.append("  calls  %-40s %3d (writes %d)%s" % (row["what"], row["calls"], row["writes"],
+                                                              "" if row["ok"] else " FAILED"))
+        for name, entry in run.get("latency_sim", {}).get("pollers", {}).items():
+            overall = entry["overall"]
+            lines.append("  sim    %-40s latency mean %.2f s p95 %.2f s, calls %.2f" % (
+                name, overall["latency_mean"], overall["latency_p95"], overall["calls_mean"]))
+        for item in run.get("latency_real", []):
+            lines.append("  real   image %5.1f s: detect %.2f s, return %.2f s, %d status calls" % (
+                item["image_seconds"], item["detect_latency"] or -1, item["return_latency"], item["status_calls"]))
+        for sample in run.get("role", {}).get("samples", []):
+            lines.append("  role   wall/cloud %.2f (wall %.1f s, cloud %.1f s), span/cloud %.2f" % (
+                sample["ratio_wall"], sample["role_wall_seconds"], sample["cloud_seconds"], sample["ratio_api_span"]))
+        if "fleet" in run:
+            fl = run["fleet"]
+            lines.append("  fleet  %d inst: failed %d, 429s %d, calls/inst %.1f, %.0f s vs ideal %.0f s (x%s)" % (
+                fl["instances"], fl["failed_hosts"], fl["throttled_429"], fl["calls_per_instance"], fl["wall_seconds"],
+                fl["ideal_seconds"], fl["ratio_to_ideal"]))
+        if "startup" in run:
+            su = run["startup"]
+            lines.append("  start  ping %.2f s, zenlayer_image %.2f s (x%.2f); imports %s" % (
+                su["ping_seconds"], su["zenlayer_image_seconds"], su["ratio"], su["imports"]))
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The benchmark, one command:  python tests/bench/run_bench.py [--quick] [--out docs/benchmarks.md] [--baseline REV]
+
+Runs every section against local emulators (127.0.0.1 only, each bounded in time), prints the figures, writes them
+to a JSON file (default: --out with .json) and renders the Markdown page from that JSON (report.py).
+Without ansible-core next to the running interpreter it re-runs itself in .venvs/core-2.19 (made by scripts/venv.sh).
+--baseline REV also measures the collection as of git revision REV (its plugins and roles), for before/after tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+QUICK = {"sim": {"range": [10, 600, 150], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 15,
+                 "exact": [3, 6]},
+         "real_image_times": [3, 6], "role_timings": {"stop_seconds": 2, "image_seconds": 6, "start_seconds": 2},
+         "role_repeats": 1, "fleet": {"instances": 16, "forks": 8, "rate_limit": 20.0, "time_scale": 0.05,
+                                      "timings": {"stop_seconds": 30, "image_seconds": 120, "start_seconds": 30}},
+         "startup_repeats": 2}
+FULL = {"sim": {"range": [10, 600, 400], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 41,
+                "exact": [4, 8, 16]},
+        "real_image_times": [4, 8, 16], "role_timings": {"stop_seconds": 5, "image_seconds": 20, "start_seconds": 5},
+        "role_repeats": 2, "fleet": {"instances": 100, "forks": 25, "rate_limit": 20.0, "time_scale": 0.05,
+                                     "timings": {"stop_seconds": 30, "image_seconds": 120, "start_seconds": 30}},
+        "startup_repeats": 7}
+
+
+def _ensure_ansible() -> None:
+    """Re-exec in .venvs/core-2.19 unless ansible-core and its CLI sit next to this interpreter."""
+    here_ok = os.path.exists(os.path.join(os.path.dirname(sys.executable), "ansible-playbook"))
+    try:
+        import ansible  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        import requests  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        here_ok = False
+    if here_ok:
+        return
+    python = os.path.join(REPO, ".venvs", "core-2.19", "bin", "python")
+    if os.environ.get("ZC_BENCH_REEXEC"):
+        sys.exit("run_bench: no ansible-core in %s even after scripts/venv.sh core-2.19" % sys.executable)
+    subprocess.run(["bash", os.path.join(REPO, "scripts", "venv.sh"), "core-2.19"], check=True)
+    os.environ["ZC_BENCH_REEXEC"] = "1"
+    os.execv(python, [python] + sys.argv)
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", REPO] + list(args), check=False, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL).stdout.decode().strip()
+
+
+def _timed(label: str, action: Callable[[], Any], timings: dict) -> Any:
+    started = time.monotonic()
+    print("bench: %s ..." % label, flush=True)
+    value = action()
+    timings[label] = round(time.monotonic() - started, 1)
+    print("bench: %s done in %.1f s" % (label, timings[label]), flush=True)
+    return value
+
+
+def measure(collection: Any, workdir: str, plan: dict, timings: dict, sections: set[str]) -> dict[str, Any]:
+    import calls  # pylint: disable=import-outside-toplevel
+    import fleet  # pylint: disable=import-outside-toplevel
+    import latency  # pylint: disable=import-outside-toplevel
+    tag = collection.label
+    out: dict[str, Any] = {}
+    if "calls" in sections:
+        out["calls"] = _timed(tag + " calls per task", lambda: calls.calls_per_task(collection, workdir), timings)
+    if "latency" in sections:
+        out["latency_sim"] = _timed(tag + " latency (simulated)", lambda: latency.simulated(collection, plan["sim"]), timings)
+        out["latency_real"] = _timed(tag + " latency (measured)",
+                                     lambda: latency.measured(collection, workdir, plan["real_image_times"]), timings)
+    if "role" in sections:
+        out["role"] = _timed(tag + " role overhead", lambda: calls.role_overhead(
+            collection, workdir, plan["role_timings"], plan["role_repeats"]), timings)
+    if "fleet" in sections:
+        out["fleet"] = _timed(tag + " fleet", lambda: fleet.fleet(collection, workdir, **plan["fleet"]), timings)
+    if "startup" in sections:
+        out["startup"] = _timed(tag + " start-up", lambda: fleet.startup(collection, workdir, plan["startup_repeats"]), timings)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller figures (about 2 minutes), for smoke runs")
+    parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"), help="the Markdown page to write")
+    parser.add_argument("--json", help="the JSON file to write (default: --out with .json)")
+    parser.add_argument("--baseline", help="also measure this git revision's plugins and roles (before/after)")
+    parser.add_argument("--sections", default="calls,latency,role,fleet,startup",
+                        help="comma-separated subset of calls,latency,role,fleet,startup")
+    args = parser.parse_args()
+    _ensure_ansible()
+    sys.path.insert(0, HERE)
+    import benchlib  # pylint: disable=import-outside-toplevel
+    import report  # pylint: disable=import-outside-toplevel
+
+    plan = QUICK if args.quick else FULL
+    sections = set(args.sections.split(","))
+    workdir = benchlib.tempdir("zenlayer-bench-")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    import ansible  # pylint: disable=import-outside-toplevel
+    doc: dict[str, Any] = {
+        "generated_by": "tests/bench/run_bench.py" + (" --quick" if args.quick else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "mode": "quick" if args.quick else "full",
+        "environment": {"python": platform.python_version(), "ansible_core": ansible.__version__,
+                        "cpus": os.cpu_count(), "platform": platform.platform()},
+        "plan": plan, "runs": {}}
+    try:
+        current = benchlib.Collection(REPO, "current", workdir)
+        dirty = bool(_git("status", "--porcelain", "--", "plugins", "roles"))
+        doc["runs"]["current"] = {"revision": _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else ""),
+                                  **measure(current, workdir, plan, timings, sections)}
+        if args.baseline:
+            before = benchlib.Collection.from_git(args.baseline, "baseline", workdir)
+            doc["runs"]["baseline"] = {"revision": _git("rev-parse", "--short", args.baseline),
+                                       **measure(before, workdir, plan, timings, sections)}
+    finally:
+        benchlib.cleanup(workdir)
+    doc["section_seconds"] = timings
+    doc["total_seconds"] = round(time.monotonic() - started, 1)
+    json_path = args.json or os.path.splitext(args.out)[0] + ".json"
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    text = report.render(doc)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks-fleet.svg"))
+    print(report.summary(doc))
+    print("bench: wrote %s and %s in %.0f s" % (args.out, json_path, doc["total_seconds"]))
+    return 0 if report.all_ok(doc) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
