@@ -119,15 +119,16 @@ class WaitTimeout(Exception):
 
 def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, *,
                schedule: PollSchedule | None = None, sleep: Callable[[float], None] = time.sleep,
-               clock: Callable[[], float] = time.monotonic) -> tuple[T, int]:
+               clock: Callable[[], float] = time.monotonic, fetch_first: bool = True) -> tuple[T, int]:
     """Fetch until done(value) holds; returns (value, polls). Raises WaitTimeout with the last value seen.
 
-    `done` may raise to stop the wait at once (a terminal failure state)."""
+    `done` may raise to stop the wait at once (a terminal failure state). fetch_first=False skips the look at once,
+    for a caller that has just seen the value not done (it saves one call per wait)."""
     started = clock()
-    polls = 1
-    value = fetch()
+    polls = 1 if fetch_first else 0
+    value = fetch() if fetch_first else None
     for interval in (schedule or PollSchedule()).intervals():
-        if done(value):
+        if polls and done(value):
             return value, polls
         remaining = timeout - (clock() - started)
         if remaining <= 0:

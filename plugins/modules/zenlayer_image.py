@@ -387,7 +387,8 @@ class ZenlayerImage(AnsibleZenlayer):
 
         try:
             image, _polls = poll_until(lambda: get_image(self.client, zone_id, image_id), settled,
-                                       self.params["wait_timeout"], schedule=image_wait_schedule())
+                                       self.params["wait_timeout"], schedule=image_wait_schedule(),
+                                       fetch_first=False)  # every caller has just seen it CREATING
         except WaitTimeout as timeout:
             status = timeout.last.get("imageStatus") if timeout.last else "unknown"
             self.module.fail_json(msg="image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being "
