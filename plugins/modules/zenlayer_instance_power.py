@@ -55,7 +55,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds the module may spend waiting in total (for transitional states, for the stop of a restart, for the
+      - Seconds, above 0, the module may spend waiting in total (for transitional states, for the stop of a restart, for the
         final state). The module fails when they run out, with the statuses last seen.
     type: int
     default: 600
@@ -215,6 +215,8 @@ class InstancePower(AnsibleZenlayer):
 
     def __init__(self, module: Any) -> None:
         super().__init__(module)
+        if module.params["wait_timeout"] <= 0:
+            module.fail_json(msg="wait_timeout must be a number of seconds above 0, not %s" % module.params["wait_timeout"])
         self.state: str = module.params["state"]
         self.instance_ids = list(dict.fromkeys(module.params["instance_ids"] or []))
         self.deadline = time.monotonic() + module.params["wait_timeout"]
