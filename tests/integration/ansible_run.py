@@ -114,6 +114,11 @@ class AnsibleRun(tuple):
                 return record
         raise KeyError("no result for task %r (tasks seen: %s)" % (name, sorted({r["task"] for r in self.results})))
 
+    def failed(self, name: str, host: str | None = None) -> bool:
+        """Whether the task failed (also when ignore_errors or a rescue let the play go on)."""
+        record = self.task(name, host)
+        return record["status"] == "failed" or bool(record["result"].get("failed"))
+
     def report(self) -> str:
         """The command and the output, for assertion messages."""
         return "$ %s\nrc=%s after %.1f s\n%s" % (" ".join(self.command), self.rc, self.duration, self.output[-6000:])
