@@ -269,8 +269,9 @@ class InstancePower(AnsibleZenlayer):
             return all(done(statuses[instance_id]) for instance_id in instance_ids)
 
         try:
+            # every caller passes only instances it has just seen (or just sent) on their way: no look at once
             poll_until(lambda: instance_statuses(self.client, instance_ids), all_done,
-                       max(0.0, self.deadline - time.monotonic()))
+                       max(0.0, self.deadline - time.monotonic()), fetch_first=False)
         except WaitTimeout as timeout:
             late = sorted(instance_id for instance_id in instance_ids if not done(self.statuses.get(instance_id)))
             raise PowerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s"
