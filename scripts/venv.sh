@@ -18,25 +18,37 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENVS="${VENVS_DIR:-$REPO/.venvs}"
 mkdir -p "$VENVS"
 
+# one venv.sh at a time per .venvs/ (two `make test` in one checkout must not rebuild a venv under each other)
+if command -v flock >/dev/null 2>&1 && [ -z "${ZC_VENV_LOCKED:-}" ]; then
+  exec 9>"$VENVS/.lock"
+  flock 9
+  export ZC_VENV_LOCKED=1
+fi
+
 ALL=(core-2.16 core-2.19 core-2.21 tools)
 if [ "$#" -gt 0 ]; then WANT=("$@"); else WANT=("${ALL[@]}"); fi
 
-pyenv_root() {
-  if [ -n "${PYENV_ROOT:-}" ] && [ -d "$PYENV_ROOT" ]; then echo "$PYENV_ROOT"; return; fi
-  if command -v pyenv >/dev/null 2>&1; then pyenv root 2>/dev/null && return; fi
-  if [ -d "$HOME/.pyenv" ]; then echo "$HOME/.pyenv"; fi
+# pyenv_roots -> candidate pyenv roots, one a line: $PYENV_ROOT, `pyenv root`, ~/.pyenv, and the root the
+# default python3 lives in (/root/.pyenv/versions/3.11.7 -> /root/.pyenv)
+pyenv_roots() {
+  local base
+  [ -n "${PYENV_ROOT:-}" ] && echo "$PYENV_ROOT"
+  if command -v pyenv >/dev/null 2>&1; then pyenv root 2>/dev/null || true; fi
+  echo "$HOME/.pyenv"
+  base="$(python3 -c 'import sys; print(sys.base_prefix)' 2>/dev/null || true)"
+  case "$base" in */versions/*) echo "${base%/versions/*}" ;; esac
 }
 
 # find_python 3.12 -> path of a working interpreter of that minor version, or nothing
 find_python() {
-  local want="$1" cand root
+  local want="$1" cand root d
   local -a cands=()
-  root="$(pyenv_root || true)"
-  if [ -n "$root" ]; then
+  while IFS= read -r root; do
+    [ -d "$root/versions" ] || continue
     # newest patch release first
     while IFS= read -r d; do cands+=("$d/bin/python$want"); done \
-      < <(ls -d "$root/versions/$want".* 2>/dev/null | sort -t. -k3,3nr)
-  fi
+      < <(for d in "$root/versions/$want".*; do [ -d "$d" ] && echo "$d"; done | sort -t. -k3,3nr)
+  done < <(pyenv_roots)
   cands+=("$(command -v "python$want" 2>/dev/null || true)" "$(command -v python3 2>/dev/null || true)")
   for cand in "${cands[@]}"; do
     [ -n "$cand" ] && [ -x "$cand" ] || continue
@@ -71,7 +83,7 @@ build() {  # build NAME PYTHON PIPARGS... ; output goes to $VENVS/NAME.log
     echo "venv $name: up to date ($("$dir/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'), $(cat "$dir/.core" 2>/dev/null))"
     return 0
   fi
-  rm -rf "$dir"
+  rm -rf "$dir"   # also drops a stale stamp, so a half-built venv is never taken for a good one
   "$py" -m venv "$dir"
   # shellcheck disable=SC2086,SC2048
   "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip wheel
@@ -99,17 +111,19 @@ for name in "${WANT[@]}"; do
 done
 
 rc=0
-: >"$VENVS/available.tmp"
 for name in "${WANT[@]}"; do
   [ -n "${SKIPPED[$name]:-}" ] && continue
   if wait "${PIDS[$name]}"; then
     tail -n 1 "$VENVS/$name.log"
-    echo "$name" >>"$VENVS/available.tmp"
   else
     echo "venv $name: FAILED to build; log follows" >&2
     sed 's/^/  | /' "$VENVS/$name.log" >&2
     rc=1
   fi
+done
+: >"$VENVS/available.tmp"
+for name in "${ALL[@]}"; do
+  if [ -f "$VENVS/$name/.stamp" ] && [ -x "$VENVS/$name/bin/python" ]; then echo "$name" >>"$VENVS/available.tmp"; fi
 done
 mv "$VENVS/available.tmp" "$VENVS/available"
 exit "$rc"
