@@ -478,7 +478,9 @@ class ZenlayerImage(AnsibleZenlayer):
             message = "instance %s is %s; it must be shut down (STOPPED) before an image is made: %s" % (instance_id, status, SHUTDOWN_HINT)
             if not self.check_mode:
                 self.module.fail_json(msg=message)
-            self.module.warn(message + " (check mode goes on: the task before this one may stop it)")
+            self.module.warn("instance %s is %s: the image can only be made once it is shut down (STOPPED); check mode "
+                             "goes on as if an earlier task (such as the shutdown step of zenlayer.cloud.image_from_instance) "
+                             "stopped it" % (instance_id, status))
 
     def _send_create(self, zone_id: str) -> tuple[str, bool, bool]:
         """(image id, whether this run's CreateImage is known to have made it, whether this run may have made it).
