@@ -81,7 +81,7 @@ def startup(collection: Collection, workdir: str, repeats: int) -> dict[str, Any
     with Emulator(world) as emu:
         env = ansible_env(emu, collection, workdir)
         base = [bin_path("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m"]
-        for _ in range(repeats):
+        for _attempt in range(repeats):
             ping_times.append(run(base + ["ansible.builtin.ping"], env, workdir).seconds)
             noop = run(base + ["zenlayer.cloud.zenlayer_image", "-a", "name=bench-su zone_id=HKG-A"], env, workdir)
             image_times.append(noop.seconds)
@@ -108,7 +108,7 @@ print(json.dumps({"basic": t1 - t0, "requests": t2 - t1, "module_utils": t3 - t2
 def _import_cost(collection: Collection, repeats: int) -> dict[str, float]:
     """Median seconds to import AnsibleModule's basic, then requests, then our module_utils (fresh process each)."""
     samples = []
-    for _ in range(max(5, repeats)):
+    for _attempt in range(max(5, repeats)):
         done = subprocess.run([sys.executable, "-c", IMPORT_PROBE, collection.root], check=True, stdout=subprocess.PIPE)
         samples.append(json.loads(done.stdout.decode("utf-8")))
     return {key + "_ms": round(1000 * median([s[key] for s in samples]), 1) for key in ("basic", "requests", "module_utils")}

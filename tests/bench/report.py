@@ -11,7 +11,7 @@ COLOURS = {"RUNNING": "#2b8a3e", "STOPPING": "#f08c00", "STOPPED": "#868e96", "I
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _name in header) + "|"]
     lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -29,12 +29,12 @@ def _calls(doc: dict) -> str:
            "Each scenario is one ansible-playbook run against a fresh log; writes are CreateImage, DeleteImages, "
            "ModifyImagesAttributes, StopInstances, StartInstances.\n\n"]
     header = ["scenario", "target"]
-    for label, _ in runs:
+    for label, _run in runs:
         header += ["calls " + label, "writes " + label]
     rows = []
     for index, first in enumerate(runs[-1][1]["calls"]["rows"]):
         row = [first["what"], first["target"] if first["target"] is not None else "-"]
-        for _, run in runs:
+        for _label, run in runs:
             item = run["calls"]["rows"][index]
             row += ["%s%s" % (item["calls"], "" if item["ok"] else " (FAILED)"), item["writes"]]
         rows.append(row)
@@ -63,12 +63,12 @@ def _latency(doc: dict) -> str:
                sim["pollers"][OURS]["buckets"].values()))["samples"])]
     pollers = [(OURS + " " + label, run["latency_sim"]["pollers"][OURS]) for label, run in runs]
     pollers += [(FIXED15, sim["pollers"][FIXED15]), (FIXED10, sim["pollers"][FIXED10])]
-    header = ["image time"] + ["%s: latency mean / p95 s, calls" % name for name, _ in pollers]
+    header = ["image time"] + ["%s: latency mean / p95 s, calls" % name for name, _entry in pollers]
 
     def cell(entry: dict) -> str:
         return "%.1f / %.1f, %.1f" % (entry["latency_mean"], entry["latency_p95"], entry["calls_mean"])
-    rows = [["%s s" % center] + [cell(p["buckets"][center]) for _, p in pollers] for center in sim["pollers"][OURS]["buckets"]]
-    rows.append(["**all (log-spaced)**"] + ["**%s**" % cell(p["overall"]) for _, p in pollers])
+    rows = [["%s s" % center] + [cell(p["buckets"][center]) for _name, p in pollers] for center in sim["pollers"][OURS]["buckets"]]
+    rows.append(["**all (log-spaced)**"] + ["**%s**" % cell(p["overall"]) for _name, p in pollers])
     out.append(_table(header, rows))
     out.append("\n**Measured** end to end (ad-hoc `zenlayer_image` on a STOPPED instance, time scale 1): detect = last "
                "status call - AVAILABLE event; return = process end - AVAILABLE event; simulated = the same T in the "
@@ -123,8 +123,8 @@ def _fleet(doc: dict) -> str:
             ("calls", "calls"), ("calls per instance", "calls_per_instance"),
             ("answered calls per instance", "answered_per_instance"), ("writes", "writes"),
             ("wall s", "wall_seconds"), ("ideal s", "ideal_seconds"), ("wall / ideal", "ratio_to_ideal")]
-    out.append(_table(["figure"] + [label for label, _ in runs],
-                      [[name] + [run["fleet"][key] for _, run in runs] for name, key in keys]))
+    out.append(_table(["figure"] + [label for label, _run in runs],
+                      [[name] + [run["fleet"][key] for _label, run in runs] for name, key in keys]))
     out.append("\nCalls by action (%s): %s\n\n" % (runs[-1][0], ", ".join(
         "%s %d" % kv for kv in runs[-1][1]["fleet"]["by_action"].items())))
     out.append("![instances by state over time](benchmarks-fleet.svg)\n")
@@ -234,8 +234,8 @@ def summary(doc: dict) -> str:
     for key, run in doc["runs"].items():
         lines.append("== %s (%s)" % (key, run["revision"]))
         for row in run.get("calls", {}).get("rows", []):
-            lines.append("  calls  %-40s %3d (writes %d)%s" % (row["what"], row["calls"], row["writes"],
-                                                              "" if row["ok"] else " FAILED"))
+            failed = "" if row["ok"] else " FAILED"
+            lines.append("  calls  %-40s %3d (writes %d)%s" % (row["what"], row["calls"], row["writes"], failed))
         for name, entry in run.get("latency_sim", {}).get("pollers", {}).items():
             overall = entry["overall"]
             lines.append("  sim    %-40s latency mean %.2f s p95 %.2f s, calls %.2f" % (

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The benchmark, one command:  python tests/bench/run_bench.py [--quick] [--out docs/benchmarks.md] [--baseline REV]
@@ -97,14 +96,17 @@ def main() -> int:
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"), help="the Markdown page to write")
     parser.add_argument("--json", help="the JSON file to write (default: --out with .json)")
     parser.add_argument("--baseline", help="also measure this git revision's plugins and roles (before/after)")
+    parser.add_argument("--from-json", help="measure nothing: render --out (and the plot) from this JSON file")
     parser.add_argument("--sections", default="calls,latency,role,fleet,startup",
                         help="comma-separated subset of calls,latency,role,fleet,startup")
     args = parser.parse_args()
     _ensure_ansible()
     sys.path.insert(0, HERE)
     import benchlib  # pylint: disable=import-outside-toplevel
-    import report  # pylint: disable=import-outside-toplevel
 
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as handle:
+            return _render(json.load(handle), args.out, None)
     plan = QUICK if args.quick else FULL
     sections = set(args.sections.split(","))
     workdir = benchlib.tempdir("zenlayer-bench-")
@@ -135,12 +137,16 @@ def main() -> int:
     with open(json_path, "w", encoding="utf-8") as handle:
         json.dump(doc, handle, indent=1, sort_keys=True)
         handle.write("\n")
-    text = report.render(doc)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks-fleet.svg"))
+    return _render(doc, args.out, json_path)
+
+
+def _render(doc: dict, out: str, json_path: str | None) -> int:
+    import report  # pylint: disable=import-outside-toplevel
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(report.render(doc))
+    report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet.svg"))
     print(report.summary(doc))
-    print("bench: wrote %s and %s in %.0f s" % (args.out, json_path, doc["total_seconds"]))
+    print("bench: wrote %s%s (measured in %.0f s)" % (out, " and " + json_path if json_path else "", doc["total_seconds"]))
     return 0 if report.all_ok(doc) else 1
 
 
