@@ -262,7 +262,7 @@ def test_instance_lost_mid_wait(target: str, how: str, tmp_path: Path, harness, 
         if target == "zenlayer_image":  # it waits for the image, which may still be finished: bounded, resumable
             assert "still CREATING" in message and "re-run" in message, message
         else:
-            assert instance_id in message and ("disappeared" in message or "RECYCLE" in message), message
+            assert instance_id in message and any(word in message for word in ("disappeared", "not found", "RECYCLE")), message
         assert len(emu.requests("CreateImage")) <= 1
 
 
