@@ -59,13 +59,13 @@ find_python() {
   return 1
 }
 
-# spec NAME -> "PYTHON_VERSION|pip requirement arguments"
+# spec NAME -> sets PYVER (the Python minor version) and PIPARGS (pip install arguments) for venv NAME
 spec() {
   case "$1" in
-    core-2.16) echo "3.11|ansible-core~=2.16.0 -r $REPO/tests/requirements.txt" ;;
-    core-2.19) echo "3.11|ansible-core~=2.19.0 -r $REPO/tests/requirements.txt" ;;
-    core-2.21) echo "3.12|ansible-core~=2.21.0 -r $REPO/tests/requirements.txt" ;;
-    tools) echo "3.11|-r $REPO/tests/requirements-tools.txt" ;;
+    core-2.16) PYVER=3.11; PIPARGS=("ansible-core~=2.16.0" -r "$REPO/tests/requirements.txt") ;;
+    core-2.19) PYVER=3.11; PIPARGS=("ansible-core~=2.19.0" -r "$REPO/tests/requirements.txt") ;;
+    core-2.21) PYVER=3.12; PIPARGS=("ansible-core~=2.21.0" -r "$REPO/tests/requirements.txt") ;;
+    tools) PYVER=3.11; PIPARGS=(-r "$REPO/tests/requirements-tools.txt") ;;
     *) return 1 ;;
   esac
 }
@@ -85,10 +85,8 @@ build() {  # build NAME PYTHON PIPARGS... ; output goes to $VENVS/NAME.log
   fi
   rm -rf "$dir"   # also drops a stale stamp, so a half-built venv is never taken for a good one
   "$py" -m venv "$dir"
-  # shellcheck disable=SC2086,SC2048
   "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip wheel
-  # shellcheck disable=SC2086,SC2048
-  "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q $*
+  "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q "$@"
   "$dir/bin/python" -c 'import ansible; print("ansible-core", ansible.__version__)' >"$dir/.core" 2>/dev/null || true
   echo "$hash" >"$stamp"
   echo "venv $name: built ($("$dir/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'), $(cat "$dir/.core"))"
@@ -97,16 +95,14 @@ build() {  # build NAME PYTHON PIPARGS... ; output goes to $VENVS/NAME.log
 declare -A PIDS=()
 declare -A SKIPPED=()
 for name in "${WANT[@]}"; do
-  s="$(spec "$name")" || { echo "venv $name: unknown venv (known: ${ALL[*]})" >&2; exit 2; }
-  pyver="${s%%|*}"; args="${s#*|}"
-  if ! py="$(find_python "$pyver")"; then
-    echo "venv $name: SKIPPED - no Python $pyver interpreter found (looked in \$(pyenv root)/versions/$pyver.*, python$pyver, python3)"
+  spec "$name" || { echo "venv $name: unknown venv (known: ${ALL[*]})" >&2; exit 2; }
+  if ! py="$(find_python "$PYVER")"; then
+    echo "venv $name: SKIPPED - no Python $PYVER interpreter found (looked in \$(pyenv root)/versions/$PYVER.*, python$PYVER, python3)"
     SKIPPED[$name]=1
     rm -rf "${VENVS:?}/$name"
     continue
   fi
-  # shellcheck disable=SC2086
-  build "$name" "$py" $args >"$VENVS/$name.log" 2>&1 &
+  build "$name" "$py" "${PIPARGS[@]}" >"$VENVS/$name.log" 2>&1 &
   PIDS[$name]=$!
 done
 
