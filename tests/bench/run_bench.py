@@ -22,17 +22,19 @@ from typing import Any, Callable
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
+# Timings run at time scale 1: the modules sleep real seconds, so scaling the cloud's times down (and not the
+# pollers') would make every poll gap look larger than it is next to a real image time.
 QUICK = {"sim": {"range": [10, 600, 150], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 15,
                  "exact": [3, 6]},
          "real_image_times": [3, 6], "role_timings": {"stop_seconds": 2, "image_seconds": 6, "start_seconds": 2},
-         "role_repeats": 1, "fleet": {"instances": 16, "forks": 8, "rate_limit": 20.0, "time_scale": 0.05,
-                                      "timings": {"stop_seconds": 30, "image_seconds": 120, "start_seconds": 30}},
+         "role_repeats": 1, "fleet": {"instances": 16, "forks": 8, "rate_limit": 20.0, "time_scale": 1.0,
+                                      "timings": {"stop_seconds": 2, "image_seconds": 10, "start_seconds": 2}},
          "startup_repeats": 2}
 FULL = {"sim": {"range": [10, 600, 400], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 41,
                 "exact": [4, 8, 16]},
-        "real_image_times": [4, 8, 16], "role_timings": {"stop_seconds": 5, "image_seconds": 20, "start_seconds": 5},
-        "role_repeats": 2, "fleet": {"instances": 100, "forks": 25, "rate_limit": 20.0, "time_scale": 0.05,
-                                     "timings": {"stop_seconds": 30, "image_seconds": 120, "start_seconds": 30}},
+        "real_image_times": [4, 8, 16], "role_timings": {"stop_seconds": 10, "image_seconds": 60, "start_seconds": 10},
+        "role_repeats": 1, "fleet": {"instances": 100, "forks": 25, "rate_limit": 20.0, "time_scale": 1.0,
+                                     "timings": {"stop_seconds": 10, "image_seconds": 60, "start_seconds": 10}},
         "startup_repeats": 7}
 
 
