@@ -22,7 +22,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENVS="${VENVS_DIR:-$REPO/.venvs}"
+VENVS="$(bash "$REPO/scripts/venv.sh" --print-dir)"   # .venvs/, or a space-free link to it
 OUT="$REPO/tests/output/ci"
 STAGES="${ZC_STAGES:-lint sanity units integration changelog build}"
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 PYTHONDONTWRITEBYTECODE=1

@@ -7,6 +7,7 @@
 #   tools      Python 3.11, tests/requirements-tools.txt (ansible-lint, antsibull-changelog, antsibull-docs)
 #
 # Usage: scripts/venv.sh [NAME ...]      (default: all of them)
+#        scripts/venv.sh --print-dir       print the directory the venvs are used from
 #
 # Idempotent: each venv holds a stamp file with a hash of what went into it (interpreter, requirement lists,
 # this script); a venv whose stamp matches is reused without calling pip. Venvs are built in parallel.
@@ -17,6 +18,16 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENVS="${VENVS_DIR:-$REPO/.venvs}"
 mkdir -p "$VENVS"
+# A venv whose path holds whitespace breaks: console-script shebangs (ansible-test, ansible-playbook) and the
+# module interpreter path Ansible puts in its shebang cannot hold a space. When the checkout path has one, the
+# venvs still live in .venvs/ but are built and used through a space-free symlink in the temp dir.
+if [[ "$VENVS" =~ [[:space:]] ]]; then
+  link="${TMPDIR:-/tmp}/zenlayer-cloud-venvs-$(printf '%s' "$VENVS" | sha256sum | cut -c1-12)"
+  if [[ "$link" =~ [[:space:]] ]]; then link="/tmp/zenlayer-cloud-venvs-${link##*-}"; fi
+  ln -sfn "$VENVS" "$link"
+  VENVS="$link"
+fi
+if [ "${1:-}" = "--print-dir" ]; then echo "$VENVS"; exit 0; fi
 
 # one venv.sh at a time per .venvs/ (two `make test` in one checkout must not rebuild a venv under each other)
 if command -v flock >/dev/null 2>&1 && [ -z "${ZC_VENV_LOCKED:-}" ]; then
