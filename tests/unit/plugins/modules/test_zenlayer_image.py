@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -13,48 +12,11 @@ from typing import Any
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module, writes
 
-WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
 STOPPED_HKG = "ins-hkg-db-0001"
 RUNNING_HKG = "ins-hkg-web-0001"
 BROKEN_FRA = "ins-fra-broken-0001"
-
-
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
-    except ImportError:  # ansible-core < 2.19
-        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
-
-        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
-        return
-    with patch_module_args(args):
-        yield
-
-
-def run_module(main: Any, capsys: Any, args: dict[str, Any], *, check_mode: bool = False, diff: bool = False) -> dict:
-    """The module's JSON result; `failed` is true when it called fail_json."""
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    capsys.readouterr()
-    with module_args(args):
-        with pytest.raises(SystemExit):
-            main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
-
-
-def writes(emulator: Any) -> list[dict]:
-    return [entry for entry in emulator.requests() if entry["action"] in WRITE_ACTIONS]
 
 
 def run(capsys: Any, **args: Any) -> dict:

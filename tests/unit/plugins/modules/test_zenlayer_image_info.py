@@ -4,41 +4,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from typing import Any
 
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import shape_image
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_info
-
-
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
-    except ImportError:  # ansible-core < 2.19
-        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
-
-        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
-        return
-    with patch_module_args(args):
-        yield
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
 
 
 def run(capsys: Any, **args: Any) -> dict:
-    capsys.readouterr()
-    with module_args(args):
-        with pytest.raises(SystemExit):
-            zenlayer_image_info.main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
+    return run_module(zenlayer_image_info.main, capsys, args)
 
 
 @pytest.fixture

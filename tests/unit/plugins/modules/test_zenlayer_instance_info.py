@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_info
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
 from harness import load_seed  # noqa: E402  pylint: disable=wrong-import-position,import-error
@@ -25,31 +24,8 @@ def many_instances(count: int) -> dict:
     return seed
 
 
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
-    except ImportError:  # ansible-core < 2.19
-        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
-
-        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
-        return
-    with patch_module_args(args):
-        yield
-
-
 def run(capsys: Any, **args: Any) -> dict:
-    capsys.readouterr()
-    with module_args(args):
-        with pytest.raises(SystemExit):
-            zenlayer_instance_info.main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
+    return run_module(zenlayer_instance_info.main, capsys, args)
 
 
 def ids(result: dict) -> list[str]:

@@ -5,7 +5,6 @@ assertions are on what reached the emulator (its request log and state)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -14,11 +13,11 @@ from typing import Any
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_power
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module, writes
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
 from harness import load_seed  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
-WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
 RUNNING_1 = "ins-hkg-web-0001"
 RUNNING_2 = "ins-hkg-web-0002"
 STOPPED_1 = "ins-hkg-db-0001"
@@ -37,39 +36,9 @@ def many_instances(count: int, status: str = "RUNNING") -> dict:
                         "instanceStatus": status} for number in range(count)))
 
 
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]):
-    try:
-        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
-    except ImportError:  # ansible-core < 2.19
-        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
-
-        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
-        return
-    with patch_module_args(args):
-        yield
-
-
 def run(capsys: Any, *, check_mode: bool = False, **args: Any) -> dict:
     """The module's JSON result (`failed` is true when it called fail_json); always with diff."""
-    args = dict(args, _ansible_diff=True)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    capsys.readouterr()
-    with module_args(args):
-        with pytest.raises(SystemExit):
-            zenlayer_instance_power.main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
-
-
-def writes(emu: Any) -> list[dict]:
-    return [entry for entry in emu.requests() if entry["action"] in WRITE_ACTIONS]
+    return run_module(zenlayer_instance_power.main, capsys, args, check_mode=check_mode, diff=True)
 
 
 def status(emu: Any, instance_id: str) -> str:

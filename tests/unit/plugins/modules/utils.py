@@ -1,0 +1,52 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a module's main() in-process with given arguments and read its JSON result (all ansible-core versions)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Callable, Iterator
+
+import pytest
+
+WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances"})
+
+
+@contextlib.contextmanager
+def module_args(args: dict[str, Any]) -> Iterator[None]:
+    try:
+        from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+    except ImportError:  # ansible-core < 2.19
+        from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
+
+        previous = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")  # pylint: disable=protected-access
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = previous  # pylint: disable=protected-access
+        return
+    with patch_module_args(args):
+        yield
+
+
+def run_module(main: Callable[[], None], capsys: Any, args: dict[str, Any], *, check_mode: bool = False,
+               diff: bool = False) -> dict:
+    """The module's JSON result; `failed` is true when it called fail_json."""
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    capsys.readouterr()
+    with module_args(args):
+        with pytest.raises(SystemExit):
+            main()
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{"):])
+
+
+def writes(emulator: Any) -> list[dict]:
+    """The write calls that reached the emulator."""
+    return [entry for entry in emulator.requests() if entry["action"] in WRITE_ACTIONS]
