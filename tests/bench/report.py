@@ -123,8 +123,15 @@ def _fleet(doc: dict) -> str:
             ("calls", "calls"), ("calls per instance", "calls_per_instance"),
             ("answered calls per instance", "answered_per_instance"), ("writes (429'd attempts included)", "writes"),
             ("wall s", "wall_seconds"), ("ideal s", "ideal_seconds"), ("wall / ideal", "ratio_to_ideal")]
-    out.append(_table(["figure"] + [label for label, _run in runs],
-                      [[name] + [run["fleet"][key] for _label, run in runs] for name, key in keys]))
+    rows = [[name] + [run["fleet"][key] for _label, run in runs] for name, key in keys]
+    waves = -(-first["instances"] // first["forks"])
+    linear = waves * first["cloud_seconds_per_instance"]
+    rows.append(["bound with --forks, linear strategy: %d waves x cloud s" % waves] + [round(linear, 1) for _run in runs])
+    rows.append(["wall / that bound"] + [round(run["fleet"]["wall_seconds"] / linear, 2) for _label, run in runs])
+    out.append(_table(["figure"] + [label for label, _run in runs], rows))
+    out.append("\nWith the default linear strategy each task runs on %d hosts at a time and waits for the slowest "
+               "before the next task starts, so %d instances make %d waves of the stop, image and start waits; the "
+               "plot shows the waves.\n" % (first["forks"], first["instances"], waves))
     out.append("\nCalls by action (%s): %s\n\n" % (runs[-1][0], ", ".join(
         "%s %d" % kv for kv in runs[-1][1]["fleet"]["by_action"].items())))
     out.append("![instances by state over time](benchmarks-fleet.svg)\n")
