@@ -17,7 +17,8 @@
 #   ZC_STAGES="lint sanity units integration changelog build"   which stages to run (default: all)
 #   ZC_KEEP_WORK=1              keep the temp dir (staged copy, built tarball) and print its path
 #   ZC_PYTEST_ARGS="..."        extra pytest arguments (e.g. -k smoke)
-#   ZC_XDIST=N                  pytest-xdist workers (default: the number of CPUs; 1 = no xdist)
+#   ZC_XDIST=N                  pytest-xdist workers for the unit tests (default: the number of CPUs; 1 = none)
+#   ZC_XDIST_INTEGRATION=N      ... for the integration tests (default: 2 x CPUs: they mostly wait on the emulator)
 # Results (junit XML, logs) go to tests/output/ci/ in the checkout.
 set -uo pipefail
 
@@ -98,10 +99,10 @@ print(t - f - s, f, s)
 EOF
 }
 
-# pytest_stage NAME VENV DIR EXTRA_ARGS... : counts the junit test cases
+# pytest_stage NAME VENV DIR WORKERS EXTRA_ARGS... : counts the junit test cases
 pytest_stage() {
-  local name="$1" venv="$2" dir="$3" start rc xml
-  shift 3
+  local name="$1" venv="$2" dir="$3" workers="$4" start rc xml
+  shift 4
   header "$name"
   start=$SECONDS
   xml="$RESULTS/junit-$name.xml"
@@ -111,7 +112,6 @@ pytest_stage() {
     return 0
   fi
   local -a xdist=()
-  local workers="${ZC_XDIST:-$(nproc 2>/dev/null || echo 1)}"
   if [ "$workers" -ge 2 ]; then xdist=(-n "$workers"); fi
   # shellcheck disable=SC2086
   (cd "$STAGE_DIR" && "$venv/bin/python" -m pytest "$dir" "${xdist[@]}" -p no:cacheprovider -o console_output_style=classic \
@@ -220,16 +220,19 @@ sanity() {
   return "${PIPESTATUS[0]}"
 }
 
+NCPU="$(nproc 2>/dev/null || echo 1)"
+XDIST_UNITS="${ZC_XDIST:-$NCPU}"
+XDIST_INTEGRATION="${ZC_XDIST_INTEGRATION:-$((2 * NCPU))}"
 for core in "${CORES[@]}"; do
   venv="$VENVS/core-$core"
   if want_stage sanity; then
     check "sanity-$core" sanity "$core"
   fi
   if want_stage units; then
-    pytest_stage "units-$core" "$venv" tests/unit
+    pytest_stage "units-$core" "$venv" tests/unit "$XDIST_UNITS"
   fi
   if want_stage integration; then
-    pytest_stage "integration-$core" "$venv" tests/integration
+    pytest_stage "integration-$core" "$venv" tests/integration "$XDIST_INTEGRATION"
   fi
 done
 
