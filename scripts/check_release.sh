@@ -46,10 +46,12 @@ ensure_importer_venv() {
   fi
   echo "creating $IMPORTER_VENV with $IMPORTER_SPEC"
   rm -rf "$IMPORTER_VENV"
-  python3 -m venv "$IMPORTER_VENV" &&
+  if ! { python3 -m venv "$IMPORTER_VENV" &&
     "$IMPORTER_VENV/bin/python" -m pip install --no-input -q --upgrade pip >"$WORK/importer-pip.log" 2>&1 &&
-    "$IMPORTER_VENV/bin/python" -m pip install --no-input -q "$IMPORTER_SPEC" >>"$WORK/importer-pip.log" 2>&1 ||
-    { grep -v '^WARNING: Location' "$WORK/importer-pip.log" | tail -n 20; return 1; }
+    "$IMPORTER_VENV/bin/python" -m pip install --no-input -q "$IMPORTER_SPEC" >>"$WORK/importer-pip.log" 2>&1; }; then
+    grep -v '^WARNING: Location' "$WORK/importer-pip.log" | tail -n 20
+    return 1
+  fi
 }
 
 check_tools() {

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run the reliability tests (issue 5) and regenerate docs/reliability.md from their results.
@@ -85,8 +84,9 @@ def table(records: list[dict], with_inputs: bool = False) -> list[str]:
     lines = [head, "|---|---|%s---|---|---|" % ("---|" if with_inputs else "")]
     for record in records:
         inputs = ("`%s` | " % cell(", ".join(record.get("inputs") or []))) if with_inputs else ""
-        lines.append("| %s | %s | %s%s | %s | %s |" % (cell(record["target"]), cell(record["scenario"]), inputs,
-                                                      cell(record["expect"]), cell(record["outcome"][:200]), mark(record)))
+        row = (cell(record["target"]), cell(record["scenario"]), inputs, cell(record["expect"]),
+               cell(record["outcome"][:200]), mark(record))
+        lines.append("| %s | %s | %s%s | %s | %s |" % row)
     return lines
 
 
@@ -132,13 +132,13 @@ def render(records: list[dict], summary: str, command: str) -> str:
         out += ["", "## " + title, ""] + table(by_category[name])
     broke = [r for r in records if not r["held"]]
     if broke:
-        out += ["", "## What broke", ""] + ["- %s / %s: %s" % (r["target"], r["scenario"], cell(r.get("error") or ""))
-                                           for r in broke]
+        out += ["", "## What broke", ""]
+        out += ["- %s / %s: %s" % (r["target"], r["scenario"], cell(r.get("error") or "")) for r in broke]
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--python", default=os.environ.get("ZC_PYTHON", sys.executable),
                         help="Python of the venv with ansible-core, pytest, pytest-xdist (default: this one)")
     parser.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers (default 2; 1 = none)")

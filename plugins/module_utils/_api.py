@@ -207,8 +207,7 @@ class ZenlayerClient:
         while True:
             payload = self.call(action, dict(params or {}, pageNum=page_number, pageSize=page_size))
             items = payload.get(item_key) or []
-            for item in items:
-                yield item
+            yield from items
             items_read += len(items)
             total = payload.get("totalCount")
             if len(items) < page_size or (isinstance(total, int) and items_read >= total):

@@ -69,7 +69,7 @@ attributes:
     description: Shows each instance's status before and after.
     support: full
 notes:
-  - To image an instance, use the role M(zenlayer.cloud.image_from_instance) (it stops, images and restores power),
+  - To image an instance, use the role C(zenlayer.cloud.image_from_instance) (it stops, images and restores power),
     or this module with O(state=stopped) before M(zenlayer.cloud.zenlayer_image).
 seealso:
   - module: zenlayer.cloud.zenlayer_instance_info

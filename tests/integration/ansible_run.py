@@ -287,11 +287,11 @@ class BackgroundPlaybook:
 
     def wait(self, timeout: float = DEFAULT_TIMEOUT) -> AnsibleRun:
         try:
-            output, _ = self.process.communicate(timeout=timeout)
+            output = self.process.communicate(timeout=timeout)[0]
             rc = self.process.returncode
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
+            output = self.process.communicate()[0]
             output += b"\n[ansible_run] timed out after %d s" % int(timeout)
             rc = -9
         return _finish(self.command, self.tmp_dir, rc, output, self.started)

@@ -197,8 +197,8 @@ def test_fleet_job_with_forks_and_token_credential(tmp_path, clean_environment, 
     with harness.Emulator(harness.load_seed("default"), time_scale=TIME_SCALE) as emu:
         injected, _safe = render_injected_env({"access_token": emu.credentials.token, "domain": emu.domain,
                                                "scheme": "HTTP"})
-        inventory = "[zenlayer_instances]\n" + "".join("%s zenlayer_instance_id=%s\n" % (host, instance)
-                                                      for host, instance in FLEET.items())
+        hosts = "".join("%s zenlayer_instance_id=%s\n" % (host, instance) for host, instance in FLEET.items())
+        inventory = "[zenlayer_instances]\n" + hosts
         private = _private_data_dir(tmp_path, injected, inventory)
         before = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
         runner, events = _run_job(private, FLEET_PLAYBOOK, _runner_env(collections_root, tmp_path),

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from ansible_run import SECRET_KEY_ID, SECRET_PASSWORD, SECRET_TOKEN, Scenario, run_playbook, secret_seed
 
@@ -151,12 +150,6 @@ def _plays(cases: list) -> list[dict]:
              "tasks": [_task(index, case) for index, case in enumerate(cases)]}]
 
 
-
-
-
-
-
-
 def _run_cases(cases: list, category: str, tmp_path: Path, harness, collections_root: str):
     log = tmp_path / "emulator.log"
     emu = harness.Emulator(secret_seed(), time_scale=0.05, log_file=str(log)).start()
@@ -166,8 +159,6 @@ def _run_cases(cases: list, category: str, tmp_path: Path, harness, collections_
     except BaseException:
         emu.close()
         raise
-
-
 
 
 def test_count_of_inputs() -> None:

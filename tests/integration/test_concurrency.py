@@ -52,12 +52,12 @@ def test_twenty_instances_twice(tmp_path: Path, harness, collections_root: str) 
         images = [image for image in state["images"] if image.get("zoneId")]
         creates = emu.requests("CreateImage")
         throttled = [r for r in emu.requests() if r["code"] == "REQUEST_LIMIT_EXCEEDED"]
+        available = len([i for i in images if i["imageStatus"] == "AVAILABLE"])
+        performed = len([r for r in creates if r["performed"]])
         sc.outcome = ("first rc=%s (%.0f s), second rc=%s (%.0f s): %d images, %d AVAILABLE, %d CreateImage done "
-                      "(+%d refused with 429 and retried), %d requests throttled in all" % (first.rc, first.duration, second.rc, second.duration, len(images),
-                                                 len([i for i in images if i["imageStatus"] == "AVAILABLE"]),
-                                                 len([r for r in creates if r["performed"]]),
-                                                 len(creates) - len([r for r in creates if r["performed"]]),
-                                                 len(throttled)))
+                      "(+%d refused with 429 and retried), %d requests throttled in all"
+                      % (first.rc, first.duration, second.rc, second.duration, len(images), available, performed,
+                         len(creates) - performed, len(throttled)))
         sc.scan(first.output, first.results, second.output, second.results, log.read_text(encoding="utf-8"))
         sc.check_images(state)
         sc.check_power(state, original)

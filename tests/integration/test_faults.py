@@ -38,15 +38,13 @@ def _play(tasks: list[dict], connection: dict | None = None) -> list[dict]:
 
 
 def image_task(instance_id: str = STOPPED_ID, name: str = "rel-img", timeout: int = 60) -> dict:
-    return {"name": "under test", "zenlayer.cloud.zenlayer_image": {"instance_id": instance_id, "name": name,
-                                                                   "description": "reliability", "wait_timeout": timeout},
-            "register": "out", "ignore_errors": True}
+    options = {"instance_id": instance_id, "name": name, "description": "reliability", "wait_timeout": timeout}
+    return {"name": "under test", "zenlayer.cloud.zenlayer_image": options, "register": "out", "ignore_errors": True}
 
 
 def power_task(instance_id: str = RUNNING_ID, state: str = "restarted", timeout: int = 60) -> dict:
-    return {"name": "under test", "zenlayer.cloud.zenlayer_instance_power": {"instance_ids": [instance_id], "state": state,
-                                                                            "wait_timeout": timeout},
-            "register": "out", "ignore_errors": True}
+    options = {"instance_ids": [instance_id], "state": state, "wait_timeout": timeout}
+    return {"name": "under test", "zenlayer.cloud.zenlayer_instance_power": options, "register": "out", "ignore_errors": True}
 
 
 def role_tasks(instance_id: str = RUNNING_ID, name: str = "rel-role", timeout: int = 60) -> list[dict]:
@@ -154,7 +152,7 @@ def _fault_cases() -> list:
     cases = []
     for fault, spec in FAULTS.items():
         for target in spec.get("targets", TARGETS):
-            cases.append(pytest.param(fault, target, id="%s-%s" % (target, fault.split(" (")[0].replace(" ", "_"))))
+            cases.append(pytest.param(fault, target, id="%s-%s" % (target, fault.split(" (", maxsplit=1)[0].replace(" ", "_"))))
     return cases
 
 

@@ -86,7 +86,7 @@ def test_bad_fault_rule_is_refused(emu) -> None:
 
 def test_rate_limit(make_emu) -> None:
     emu = make_emu(rate_limit=2)
-    codes = [emu.call("DescribeZones", {}).status for _ in range(6)]
+    codes = [emu.call("DescribeZones", {}).status for _attempt in range(6)]
     assert 429 in codes and codes[0] == 200
     assert emu.requests()[-1]["code"] == "REQUEST_LIMIT_EXCEEDED"
     time.sleep(1.1)
