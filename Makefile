@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENVS := .venvs
 CORE ?= 2.19
 
-.PHONY: help test demo venv lint sanity units integration clean
+.PHONY: help test demo venv lint sanity units integration release reliability bench clean
 
 help:
 	@echo "make test         the whole suite (scripts/test.sh): lint, sanity, units, integration, docs, build"
@@ -13,6 +13,9 @@ help:
 	@echo "make sanity       ansible-test sanity       (CORE=2.16|2.19|2.21, default $(CORE))"
 	@echo "make units        pytest tests/unit         (CORE=...)"
 	@echo "make integration  pytest tests/integration  (CORE=...)"
+	@echo "make release      the release checks (scripts/check_release.sh): EE context, changelog, galaxy-importer"
+	@echo "make reliability  the fault/bad-input/secrets/TLS/concurrency suite; rewrites docs/reliability.md (CORE=...)"
+	@echo "make bench        the benchmark; rewrites docs/benchmarks.md and .json (QUICK=1 for a short run)"
 	@echo "make clean        remove venvs, test output and built tarballs"
 
 test:
@@ -35,6 +38,15 @@ units:
 
 integration:
 	ZC_STAGES=integration ZC_CORES=$(CORE) bash scripts/test.sh
+
+release:
+	bash scripts/venv.sh >/dev/null && bash scripts/check_release.sh
+
+reliability:
+	bash scripts/venv.sh >/dev/null && $(VENVS)/core-$(CORE)/bin/python scripts/reliability.py
+
+bench:
+	python3 tests/bench/run_bench.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENVS) .cache .pytest_cache tests/output tests/integration/inventory zenlayer-cloud-*.tar.gz

@@ -7,6 +7,7 @@
 #   4  per core     ansible-test sanity (no ignore file), pytest tests/unit, pytest tests/integration
 #   5  changelog    antsibull-changelog lint (+ lint-changelog-yaml), antsibull-docs lint-collection-docs
 #   6  build        ansible-galaxy collection build + install, ansible-doc of every module and the role
+#   7  release      scripts/check_release.sh: ansible-builder create (EE context), changelog lint, galaxy-importer
 #
 # It keeps going after a failed stage, prints a table of stage results, and ends with ONE line
 # `summary: N passed, M failed` (pytest test cases from the junit XML, plus one per non-pytest stage).
@@ -14,7 +15,7 @@
 #
 # Environment knobs:
 #   ZC_CORES="2.16 2.19 2.21"   which ansible-core versions to test (default: all whose venv exists)
-#   ZC_STAGES="lint sanity units integration changelog build"   which stages to run (default: all)
+#   ZC_STAGES="lint sanity units integration changelog build release"   which stages to run (default: all)
 #   ZC_KEEP_WORK=1              keep the temp dir (staged copy, built tarball) and print its path
 #   ZC_PYTEST_ARGS="..."        extra pytest arguments (e.g. -k smoke)
 #   ZC_XDIST=N                  pytest-xdist workers for the unit tests (default: the number of CPUs; 1 = none)
@@ -25,7 +26,7 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENVS="$(bash "$REPO/scripts/venv.sh" --print-dir)"   # .venvs/, or a space-free link to it
 OUT="$REPO/tests/output/ci"
-STAGES="${ZC_STAGES:-lint sanity units integration changelog build}"
+STAGES="${ZC_STAGES:-lint sanity units integration changelog build release}"
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 PYTHONDONTWRITEBYTECODE=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS ANSIBLE_CONFIG VIRTUAL_ENV PYTHONPATH || true
@@ -341,6 +342,19 @@ if want_stage build; then
     fi
   else
     skip build-install "no tools venv"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------- 7 release
+# galaxy-importer lives in its own venv (it downgrades attrs); keep it beside the others so a warm run reuses it.
+release_checks() {
+  (cd "$STAGE_DIR" && IMPORTER_VENV="$VENVS/importer" bash scripts/check_release.sh "$TOOLS")
+}
+if want_stage release; then
+  if [ -x "$TOOLS/bin/ansible-galaxy" ]; then
+    check release release_checks
+  else
+    skip release "no tools venv"
   fi
 fi
 
