@@ -19,8 +19,14 @@ else
   rm -rf "$VENV"
   mkdir -p "$(dirname "$VENV")"
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${REQUIREMENTS[@]}"
+  # pip's output goes to a log, shown only when the install fails (it can be noisy about local package mirrors)
+  log="$(dirname "$VENV")/demo-pip.log"
+  if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --upgrade pip &&
+         "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${REQUIREMENTS[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "demo: installing ${REQUIREMENTS[*]} failed (log above, kept in $log)" >&2
+    exit 1
+  fi
   printf '%s' "$want" >"$VENV/.demo-stamp"
 fi
 
