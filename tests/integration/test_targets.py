@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from ansible_run import ansible_env  # tests/integration, put on sys.path by pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS_DIR = os.path.join(HERE, "targets")
 EMULATOR_DIR = os.path.join(os.path.dirname(HERE), "emulator")
 TIMEOUT = 300
 DEFAULT_TIME_SCALE = 0.05
-ENV_DROP_PREFIXES = ("ZENLAYERCLOUD_", "ANSIBLE_")
 
 
 def discover_targets() -> list[str]:
@@ -73,23 +74,8 @@ def test_target(target: str, tmp_path: Path, collections_root: str, harness) -> 
                           rate_limit=options.get("rate_limit", 0), log_file=str(emulator_log)) as emu:
         if options.get("faults"):
             emu.add_faults(*options["faults"])
-        env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_DROP_PREFIXES)}
-        env.update(emu.env())
-        env.update({
-            "ANSIBLE_COLLECTIONS_PATH": collections_root,
-            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-            "ANSIBLE_ROLES_PATH": TARGETS_DIR,
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        })
-        env.update({name: str(value) for name, value in (runner.get("extra_env") or {}).items()})
-        for name in runner.get("unset_env") or []:
-            env.pop(name, None)
+        env = ansible_env(emu, collections_root, tmp_path, extra_env=runner.get("extra_env"),
+                          unset_env=runner.get("unset_env") or ())
         command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory, str(playbook),
                    "-e", json.dumps({"emulator_url": emu.url, "emulator_domain": emu.domain})]
         if runner.get("forks"):
