@@ -553,6 +553,7 @@ class World:
     def _patch_record(self, kind: str, obj_id: str, fields: dict, now: float) -> None:
         if not isinstance(fields, dict):
             raise PatchError("%s '%s': fields must be an object" % (kind, obj_id))
+        check_pending(kind, obj_id, fields.get("pending"))
         table, id_key = (self.instances, "instanceId") if kind == "instance" else (self.images, "imageId")
         status_key = "instanceStatus" if kind == "instance" else "imageStatus"
         record = table.get(obj_id)
@@ -568,6 +569,16 @@ class World:
             if "pending" not in fields:
                 record["pending"] = None
             self._set_status(kind, record, new_status, now)
+
+
+def check_pending(kind: str, obj_id: str, pending: Any) -> None:
+    """A patched transition must be {"to": STATUS, "at": wall-clock seconds}: anything else would break later reads."""
+    if pending is None:
+        return
+    if (not isinstance(pending, dict) or not isinstance(pending.get("to"), str)
+            or isinstance(pending.get("at"), bool) or not isinstance(pending.get("at"), (int, float))):
+        raise PatchError("%s '%s': pending must be {\"to\": STATUS, \"at\": unix seconds as a number}, not %r"
+                         % (kind, obj_id, pending))
 
 
 ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttributes", "DescribeImageQuota",

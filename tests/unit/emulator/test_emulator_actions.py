@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness import EmulatorError  # pylint: disable=import-error
 from emu_helpers import RUNNING_HKG, RUNNING_SIN, STOPPED_HKG, error, ok, status_of
 
 
@@ -102,3 +103,9 @@ def test_patch_mid_wait_cancels_pending_transition(emu) -> None:
     emu.patch(instances={RUNNING_HKG: {"instanceStatus": "RECYCLING"}})
     assert emu.instance(RUNNING_HKG)["pending"] is None
     assert status_of(emu, RUNNING_HKG) == "RECYCLING"
+
+
+def test_patch_refuses_a_malformed_pending_and_keeps_serving(emu) -> None:
+    with pytest.raises(EmulatorError, match="pending must be"):
+        emu.patch(instances={RUNNING_HKG: {"pending": {"to": "STOPPED", "at": "1700000000"}}})
+    assert status_of(emu, RUNNING_HKG) == "RUNNING"
