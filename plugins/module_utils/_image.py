@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule
@@ -70,21 +70,9 @@ def shape_image(raw: dict[str, Any], zone_id: str | None = None, instance_id: st
     return shaped
 
 
-def image_wait_schedule(initial_delay: float = 0.0) -> PollSchedule:
-    """How a wait for an image polls; initial_delay postpones the first poll (e.g. a share of an expected time)."""
-    return _DelayedSchedule(initial_delay, WAIT_FIRST_SECONDS, WAIT_FACTOR, WAIT_CAP_SECONDS)
-
-
-class _DelayedSchedule(PollSchedule):
-    def __init__(self, initial_delay: float, first: float, factor: float, cap: float) -> None:
-        super().__init__(first, factor, cap)
-        self.initial_delay = max(0.0, initial_delay)
-
-    def intervals(self) -> Iterator[float]:
-        delay = self.initial_delay
-        for interval in super().intervals():
-            yield delay + interval
-            delay = 0.0
+def image_wait_schedule() -> PollSchedule:
+    """How a wait for an image polls."""
+    return PollSchedule(WAIT_FIRST_SECONDS, WAIT_FACTOR, WAIT_CAP_SECONDS)
 
 
 def name_problem(name: str) -> str | None:
