@@ -160,17 +160,3 @@ class AnsibleZenlayer:
     def fail_api(self, what: str, err: ZenlayerAPIError, **extra: Any) -> None:
         """The one failure path for API errors: `msg` says what failed and why; `error` holds the parts."""
         self.module.fail_json(msg="%s failed: %s" % (what, err), error=err.to_dict(), **extra)
-
-    def call(self, what: str, action: str, params: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return self.client.call(action, params, **kwargs)
-        except ZenlayerAPIError as err:
-            self.fail_api(what, err)
-            raise  # fail_json exits; this keeps type checkers honest
-
-    def list_all(self, what: str, action: str, params: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
-        try:
-            return self.client.list_all(action, params, **kwargs)
-        except ZenlayerAPIError as err:
-            self.fail_api(what, err)
-            raise
