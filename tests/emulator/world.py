@@ -455,6 +455,16 @@ class World:
             self._schedule(inst, "RUNNING", self._delay("start_seconds"), now)
         return {}
 
+    def _act_RebootInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+        instance_ids = id_list(body, "instanceIds", required=True)
+        instances = [self._instance(instance_id) for instance_id in instance_ids]
+        for inst in instances:
+            self._check_power_change(inst, "RUNNING")
+        for inst in instances:
+            self._set_status("instance", inst, "REBOOT", now)
+            self._schedule(inst, "RUNNING", self._delay("stop_seconds") + self._delay("start_seconds"), now)
+        return {}
+
     @staticmethod
     def _instance_info(inst: dict) -> dict:
         return {
@@ -582,5 +592,7 @@ def check_pending(kind: str, obj_id: str, pending: Any) -> None:
 
 
 ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttributes", "DescribeImageQuota",
-           "StopInstances", "StartInstances", "DescribeInstances", "DescribeInstancesStatus", "DescribeZones")
-MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
+           "StopInstances", "StartInstances", "RebootInstances", "DescribeInstances", "DescribeInstancesStatus",
+           "DescribeZones")
+MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
+                    "RebootInstances")
