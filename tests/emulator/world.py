@@ -126,7 +126,8 @@ def normalize_instance(raw: dict, now: float) -> dict:
         "imageId": None, "imageName": None, "osType": "linux", "category": "Ubuntu",
         "systemDiskSize": 20, "systemDiskCategory": "Standard NVMe SSD", "systemDiskStatus": "IN_USE",
         "imageOutcome": "AVAILABLE", "cpuCount": 2, "memory": 4, "instanceType": "z2a.cpu.1",
-        "publicIpAddresses": [], "privateIpAddresses": [], "createTime": iso_time(now),
+        "publicIpAddresses": [], "publicIpv6Addresses": [], "privateIpAddresses": [], "createTime": iso_time(now),
+        "tags": [], "resourceGroupId": "rg-default", "resourceGroupName": "Default Resource Group",
         "lastForceShutdown": None, "lastForceShutdownSent": None, "pending": None,
     }
     inst.update(raw)
@@ -473,8 +474,11 @@ class World:
             "imageId": inst.get("imageId"), "imageName": inst.get("imageName"),
             "instanceChargeType": "POSTPAID", "internetChargeType": "ByBandwidth",
             "publicIpAddresses": list(inst.get("publicIpAddresses") or []),
+            "publicIpv6Addresses": list(inst.get("publicIpv6Addresses") or []),
             "privateIpAddresses": list(inst.get("privateIpAddresses") or []),
             "createTime": inst.get("createTime"), "instanceStatus": inst["instanceStatus"],
+            "resourceGroupId": inst.get("resourceGroupId"), "resourceGroupName": inst.get("resourceGroupName"),
+            "tags": {"tags": [dict(tag) for tag in inst.get("tags") or []]},
             "systemDisk": {"diskId": "disk-" + inst["instanceId"], "diskSize": inst.get("systemDiskSize"),
                            "diskCategory": inst.get("systemDiskCategory")},
             "dataDisks": [], "securityGroupIds": [], "autoRenew": False,
