@@ -25,7 +25,7 @@ from harness import Emulator, load_seed  # noqa: E402  pylint: disable=wrong-imp
 PLAYBOOK = os.path.join(REPO, "playbooks", "demo.yml")
 INSTANCE_ID = "demo-instance-1"
 IMAGE_NAME = "demo-web-golden"
-WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances")
+WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances", "RebootInstances")
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 
 

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import random
+import socket
+import ssl
 import time
 import traceback
 from typing import Any, Callable, Iterator
@@ -18,13 +20,18 @@ from typing import Any, Callable, Iterator
 try:
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import NewConnectionError
 except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
+    NEVER_SENT_TYPES: tuple[type, ...] = (ConnectionRefusedError, socket.gaierror)
 else:
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
+    # NameResolutionError subclasses NewConnectionError: no connection, so no request was ever written.
+    NEVER_SENT_TYPES = (NewConnectionError, ConnectionRefusedError, socket.gaierror)
 
+# Kept equal to galaxy.yml's version (tests/unit/test_version.py checks it): module_utils cannot read galaxy.yml at run time.
 COLLECTION_VERSION = "0.1.0"
 API_VERSION = "2023-03-13"
 SERVICE = "vm"
@@ -36,6 +43,8 @@ SIGNED_HEADERS = "content-type;host"
 THROTTLED_CODE = "REQUEST_LIMIT_EXCEEDED"
 RETRYABLE_CODES = frozenset({THROTTLED_CODE, "SERVICE_TEMPORARY_UNAVAILABLE", "INTERNAL_SERVER_ERROR", "REQUEST_TIMED_OUT"})
 BACKOFF_CAP_SECONDS = 20.0
+REFUSED_CONNECTION_RETRIES = 2
+REFUSED_BACKOFF_CAP_SECONDS = 1.0
 CONNECT_TIMEOUT_CAP_SECONDS = 10.0
 REDACTED = "********"
 
@@ -66,20 +75,29 @@ def encode_body(params: dict[str, Any] | None) -> bytes:
 
 
 class ZenlayerAPIError(Exception):
-    """Every failure of a call: an API error, a refused or broken transport, or an unreadable answer."""
+    """Every failure of a call: an API error, a refused or broken transport, or an unreadable answer.
+
+    `performed` is False when the failure proves the action was not done (refused before it was sent, throttled,
+    rejected by the API), and None when it may have been done (the answer was lost, or a server error came back):
+    a write is then "outcome unknown", and is only sent again after a look proves it was not done."""
 
     def __init__(self, message: str, code: str | None = None, request_id: str | None = None,
-                 http_status: int | None = None, action: str | None = None,
-                 retryable: bool = False, outcome_unknown: bool = False, retry_after: float | None = None) -> None:
+                 http_status: int | None = None, action: str | None = None, *,
+                 performed: bool | None, retryable: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.request_id = request_id
         self.http_status = http_status
         self.action = action
+        self.performed = performed
         self.retryable = retryable
-        self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
+        self.doing: str | None = None  # what the module was doing, named by AnsibleZenlayer.step()
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.performed is None
 
     def __str__(self) -> str:
         details = [self.code or "NO_CODE"]
@@ -94,44 +112,79 @@ class ZenlayerAPIError(Exception):
                 "http_status": self.http_status, "action": self.action}
 
 
-class ZenlayerOutcomeUnknown(ZenlayerAPIError):
-    """The request was sent but its answer was lost: the action may or may not have been done."""
+def answer_outcome(status: int, code: str | None) -> tuple[bool | None, bool]:
+    """(performed, retryable) of an error answer: the one place that decides what an answer proves.
+
+    Throttling and the API's own refusals (4xx without a transient code) prove nothing was done. A server error, or a
+    transient code at any HTTP status (408 REQUEST_TIMED_OUT, a 400 carrying INTERNAL_SERVER_ERROR), may follow an
+    action that was done: the outcome is unknown."""
+    if code == THROTTLED_CODE or status == 429:
+        return False, True
+    if status >= 500 or code in RETRYABLE_CODES:
+        return None, True
+    return False, False
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc and every exception it wraps: __cause__, __context__, and urllib3's MaxRetryError.reason / args."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        pending.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def _found_in_chain(exc: BaseException, types: tuple[type, ...]) -> BaseException | None:
+    return next((item for item in _exception_chain(exc) if isinstance(item, types)), None)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """A connection that was never made carried no request: retrying it cannot repeat an action."""
+    return _found_in_chain(exc, NEVER_SENT_TYPES) is not None
+
+
+def _tls_error(action: str, exc: BaseException, endpoint: str) -> ZenlayerAPIError:
+    verification = _found_in_chain(exc, (ssl.SSLCertVerificationError,))
+    if verification is not None:
+        return ZenlayerAPIError(
+            "TLS certificate verification failed for %s: %s. Install the certificate's CA, or for a trusted test "
+            "endpoint only set validate_certs=false (ZENLAYERCLOUD_VALIDATE_CERTS=false)"
+            % (endpoint, getattr(verification, "verify_message", None) or verification),
+            code="TLS_ERROR", action=action, performed=False)
+    ssl_error = _found_in_chain(exc, (ssl.SSLError,))
+    reason = getattr(ssl_error, "reason", None) or _root_cause(exc)
+    hint = ("the endpoint does not speak HTTPS; if it really is plain HTTP (a test endpoint), set scheme=http "
+            "(ZENLAYERCLOUD_SCHEME=http)" if reason == "WRONG_VERSION_NUMBER" else "check domain and scheme")
+    return ZenlayerAPIError("the TLS handshake with %s failed (%s): %s" % (endpoint, reason, hint),
+                            code="TLS_ERROR", action=action, performed=False)
 
 
 def _transport_error(action: str, exc: Exception, endpoint: str) -> ZenlayerAPIError:
     if isinstance(exc, requests.exceptions.SSLError):
-        return ZenlayerAPIError(
-            "TLS certificate verification failed for %s: %s. Install the certificate's CA, or for a trusted test "
-            "endpoint only set validate_certs=false (ZENLAYERCLOUD_VALIDATE_CERTS=false)" % (endpoint, exc),
-            code="TLS_ERROR", action=action)
+        return _tls_error(action, exc, endpoint)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ZenlayerAPIError("could not connect to %s in time; check domain, scheme and network" % endpoint,
-                                code="CONNECT_TIMEOUT", action=action, retryable=True)
+                                code="CONNECT_TIMEOUT", action=action, performed=False, retryable=True)
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return ZenlayerOutcomeUnknown(
+        return ZenlayerAPIError(
             "no answer from %s within client_timeout; raise client_timeout (ZENLAYERCLOUD_CLIENT_TIMEOUT) if the "
-            "API is slow" % endpoint, code="READ_TIMEOUT", action=action, retryable=True, outcome_unknown=True)
+            "API is slow" % endpoint, code="READ_TIMEOUT", action=action, performed=None, retryable=True)
     if _never_sent(exc):
         return ZenlayerAPIError("could not connect to %s: %s; check domain, scheme and network" % (endpoint, _root_cause(exc)),
-                                code="CONNECTION_ERROR", action=action, retryable=True)
-    return ZenlayerOutcomeUnknown("the connection to %s broke before an answer came: %s" % (endpoint, _root_cause(exc)),
-                                  code="CONNECTION_ERROR", action=action, retryable=True, outcome_unknown=True)
+                                code="CONNECTION_ERROR", action=action, performed=False, retryable=True)
+    return ZenlayerAPIError("the connection to %s broke before an answer came: %s" % (endpoint, _root_cause(exc)),
+                            code="CONNECTION_ERROR", action=action, performed=None, retryable=True)
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__context__ is not None and exc.__cause__ is None and exc.__context__ is not exc:
-        exc = exc.__context__
-    cause = exc
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
+    cause = list(_exception_chain(exc))[-1]
     return "%s: %s" % (type(cause).__name__, cause)
-
-
-def _never_sent(exc: Exception) -> bool:
-    """A refused or unresolvable connection carried no request: retrying it cannot repeat an action."""
-    text = repr(exc)
-    return any(marker in text for marker in ("NewConnectionError", "NameResolutionError", "Connection refused",
-                                             "Failed to resolve", "No route to host"))
 
 
 class ZenlayerClient:
@@ -173,7 +226,7 @@ class ZenlayerClient:
 
         Describe* calls are retried on any transient failure. Any other call is retried only on failures that
         prove it was not done (throttling, refused connections) unless the caller says a repeat is harmless;
-        otherwise a lost answer raises ZenlayerOutcomeUnknown so the caller can look before trying again.
+        otherwise the error is raised with outcome_unknown set, so the caller can look before trying again.
         """
         if safe_to_retry is None:
             safe_to_retry = action.startswith("Describe")
@@ -183,19 +236,29 @@ class ZenlayerClient:
             try:
                 return self._send(action, body)
             except ZenlayerAPIError as err:
-                if attempt >= self.retries or not self._may_retry(err, safe_to_retry):
+                if attempt >= self._retry_limit(err) or not self._may_retry(err, safe_to_retry):
+                    if attempt:
+                        err.message = "%s (tried %d times)" % (err.message, attempt + 1)
+                        err.args = (err.message,)
                     raise
                 self._sleep(self._backoff_seconds(attempt, err))
                 attempt += 1
                 self.retries_done += 1
 
+    def _retry_limit(self, err: ZenlayerAPIError) -> int:
+        """A refused connection rarely heals within seconds: try it a few times, quickly, then say so."""
+        if err.code == "CONNECTION_ERROR" and err.performed is False:
+            return min(self.retries, REFUSED_CONNECTION_RETRIES)
+        return self.retries
+
     @staticmethod
     def _may_retry(err: ZenlayerAPIError, safe_to_retry: bool) -> bool:
-        return err.retryable and (safe_to_retry or not err.outcome_unknown)
+        return err.retryable and (safe_to_retry or err.performed is False)
 
     @staticmethod
     def _backoff_seconds(attempt: int, err: ZenlayerAPIError) -> float:
-        ceiling = min(BACKOFF_CAP_SECONDS, 2.0 ** attempt)
+        cap = REFUSED_BACKOFF_CAP_SECONDS if err.code == "CONNECTION_ERROR" and err.performed is False else BACKOFF_CAP_SECONDS
+        ceiling = min(cap, 2.0 ** attempt)
         delay = random.uniform(ceiling / 2.0, ceiling)
         return max(delay, min(BACKOFF_CAP_SECONDS, err.retry_after)) if err.retry_after else delay
 
@@ -215,6 +278,7 @@ class ZenlayerClient:
             page_number += 1
 
     def list_all(self, action: str, params: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a paged Describe*, as a list."""
         return list(self.paginate(action, params, **kwargs))
 
     def _headers(self, action: str, body: bytes) -> dict[str, str]:
@@ -251,10 +315,10 @@ class ZenlayerClient:
         if status == 403 and response.headers.get("cf-mitigated", "").lower() == "challenge":
             raise ZenlayerAPIError("the request was stopped by a network security challenge (HTTP 403), not by the API; "
                                    "retry later or contact Zenlayer support if it persists",
-                                   code="SECURITY_CHALLENGE", http_status=status, action=action)
+                                   code="SECURITY_CHALLENGE", http_status=status, action=action, performed=False)
         if status == 451:
             raise ZenlayerAPIError("the request was blocked by a security policy (HTTP 451); contact Zenlayer support",
-                                   code="REQUEST_BLOCKED", http_status=status, action=action)
+                                   code="REQUEST_BLOCKED", http_status=status, action=action, performed=False)
         document = self._json_document(action, response)
         if status == 200 and isinstance(document.get("response"), dict):
             return document["response"]
@@ -268,21 +332,20 @@ class ZenlayerClient:
         if isinstance(document, dict):
             return document
         snippet = response.content[:200].decode("utf-8", "replace").strip()
-        error_class = ZenlayerOutcomeUnknown if response.status_code >= 500 else ZenlayerAPIError
-        raise self._redacted(error_class(
+        performed, retryable = answer_outcome(response.status_code, None)
+        raise self._redacted(ZenlayerAPIError(
             "the endpoint %s answered HTTP %s with a body that is not a Zenlayer API answer: %r; check domain and "
             "scheme" % (self.endpoint, response.status_code, snippet),
             code="INVALID_RESPONSE", http_status=response.status_code, action=action,
-            retryable=response.status_code >= 500, outcome_unknown=response.status_code >= 500))
+            performed=performed, retryable=retryable))
 
     def _api_error(self, action: str, status: int, document: dict[str, Any], response: Any) -> ZenlayerAPIError:
         code = document.get("code") or "HTTP_%s" % status
         message = document.get("message") or "HTTP %s without an error message" % status
-        outcome_unknown = status >= 500 and code != THROTTLED_CODE
-        error_class = ZenlayerOutcomeUnknown if outcome_unknown else ZenlayerAPIError
-        err = error_class(message, code=code, request_id=document.get("requestId"), http_status=status, action=action,
-                          retryable=status >= 500 or code in RETRYABLE_CODES, outcome_unknown=outcome_unknown,
-                          retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
+        performed, retryable = answer_outcome(status, code)
+        err = ZenlayerAPIError(message, code=code, request_id=document.get("requestId"), http_status=status, action=action,
+                               performed=performed, retryable=retryable,
+                               retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
         return self._redacted(err)
 
     def _redacted(self, err: ZenlayerAPIError) -> ZenlayerAPIError:

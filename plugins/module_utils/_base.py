@@ -3,15 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""AnsibleZenlayer: the base of every module (shared options, the client, one failure path, waiting)."""
+"""AnsibleZenlayer: the base of every module (shared options, settings checks, the client, the run and its one exit)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, missing_required_lib
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
@@ -21,8 +22,8 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
     ZenlayerAPIError,
     ZenlayerClient,
 )
-
-T = TypeVar("T")
+from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import Clock
 
 ENV_PREFIX = "ZENLAYERCLOUD_"
 DEFAULT_DOMAIN = "console.zenlayer.com"
@@ -31,8 +32,17 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN_PATTERN = re.compile(r"^%s(?:\.%s)*\.?(?::(?P<port>\d{1,5}))?$|^\[[0-9A-Fa-f:.]+\](?::(?P<port6>\d{1,5}))?$" % (_LABEL, _LABEL))
 
 
+def non_empty_env(*names: str) -> str:
+    """The first of these environment variables that is set and not empty: `VAR=` counts as unset."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
 def _env(option: str) -> tuple[Any, list[str]]:
-    return (env_fallback, [ENV_PREFIX + option.upper()])
+    return (non_empty_env, [ENV_PREFIX + option.upper()])
 
 
 ZENLAYER_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -90,73 +100,126 @@ def connection_error(params: dict[str, Any]) -> str | None:
     return None
 
 
-def build_client(params: dict[str, Any]) -> ZenlayerClient:
+def build_client(params: dict[str, Any], clock: Clock) -> ZenlayerClient:
     return ZenlayerClient(
         domain=params["domain"], scheme=params["scheme"], access_key_id=params.get("access_key_id"),
         access_key_password=params.get("access_key_password"), access_token=params.get("access_token"),
         validate_certs=params["validate_certs"], timeout=params["client_timeout"], retries=params["api_retries"],
-        user_agent="zenlayer.cloud/%s ansible-core/%s" % (COLLECTION_VERSION, ANSIBLE_VERSION))
+        user_agent="zenlayer.cloud/%s ansible-core/%s" % (COLLECTION_VERSION, ANSIBLE_VERSION), sleep=clock.sleep)
 
 
-class PollSchedule:
-    """Waits between status polls: a short first wait growing geometrically up to a cap."""
+class ZenlayerError(Exception):
+    """A problem a module found: its text is the failure message, `details` go into the failed result."""
 
-    def __init__(self, first: float = 1.0, factor: float = 1.5, cap: float = 10.0) -> None:
-        self.first, self.factor, self.cap = first, factor, cap
-
-    def intervals(self) -> Iterator[float]:
-        interval = self.first
-        while True:
-            yield interval
-            interval = min(self.cap, interval * self.factor)
-
-
-class WaitTimeout(Exception):
-    def __init__(self, last: Any, waited: float, polls: int) -> None:
-        super().__init__("timed out after %.0f s" % waited)
-        self.last, self.waited, self.polls = last, waited, polls
-
-
-def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, *,
-               schedule: PollSchedule | None = None, sleep: Callable[[float], None] = time.sleep,
-               clock: Callable[[], float] = time.monotonic, fetch_first: bool = True) -> tuple[T, int]:
-    """Fetch until done(value) holds; returns (value, polls). Raises WaitTimeout with the last value seen.
-
-    `done` may raise to stop the wait at once (a terminal failure state). fetch_first=False skips the look at once,
-    for a caller that has just seen the value not done (it saves one call per wait)."""
-    started = clock()
-    polls = 1 if fetch_first else 0
-    value = fetch() if fetch_first else None
-    for interval in (schedule or PollSchedule()).intervals():
-        if polls and done(value):
-            return value, polls
-        remaining = timeout - (clock() - started)
-        if remaining <= 0:
-            raise WaitTimeout(value, clock() - started, polls)
-        sleep(min(interval, remaining))
-        value = fetch()
-        polls += 1
-    raise AssertionError("unreachable: intervals() never ends")
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.details = details
 
 
 class AnsibleZenlayer:
-    """Base of every zenlayer.cloud module: merges the shared options, validates them, and owns the client."""
+    """Base of every zenlayer.cloud module: it owns the module, the client, `changed`, and the one exit.
+
+    A module declares `argument_spec` and `argument_rules` (required_if, mutually_exclusive, ... that Ansible checks
+    before anything runs), checks what Ansible cannot express in `validate()`, and returns its result from
+    `execute()`. Problems are raised where they are found (ZenlayerError, or the client's ZenlayerAPIError) and
+    caught once, in run(). Writes go through write(): in check mode it is skipped, and `changed` is set by
+    construction whenever a write was done, would be done, or may have been done."""
+
+    argument_spec: dict[str, dict[str, Any]] = {}
+    argument_rules: dict[str, Any] = {}
+    # Advice appended to the message of an API error with this code.
+    error_hints: dict[str, str] = {}
 
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
-        if not HAS_REQUESTS:
-            module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-        problem = credential_error(module.params) or connection_error(module.params)
-        if problem:
-            module.fail_json(msg=problem)
-        self.client = build_client(module.params)
+        self.params: dict[str, Any] = module.params
+        self.check_mode: bool = module.check_mode
+        self.clock: Clock = _wait.SYSTEM_CLOCK
+        self.changed = False
+        self._client: ZenlayerClient | None = None
 
-    @staticmethod
-    def create_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
+    @classmethod
+    def main(cls) -> None:
         spec = dict(ZENLAYER_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        return AnsibleModule(argument_spec=spec, **kwargs)
+        spec.update(cls.argument_spec)
+        cls(AnsibleModule(argument_spec=spec, supports_check_mode=True, **cls.argument_rules)).run()
 
-    def fail_api(self, what: str, err: ZenlayerAPIError, **extra: Any) -> None:
-        """The one failure path for API errors: `msg` says what failed and why; `error` holds the parts."""
-        self.module.fail_json(msg="%s failed: %s" % (what, err), error=err.to_dict(), **extra)
+    @property
+    def client(self) -> ZenlayerClient:
+        if self._client is None:
+            self._client = build_client(self.params, self.clock)
+        return self._client
+
+    # -- what a module provides --------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ZenlayerError for a bad combination of options that argument_rules cannot express."""
+
+    def execute(self) -> dict[str, Any]:
+        """Do the work (or predict it, in check mode) and return the result, without `changed`."""
+        raise NotImplementedError
+
+    def partial_result(self) -> dict[str, Any]:
+        """What is known when a failure ends the run (for example the instances as last seen)."""
+        return {}
+
+    # -- the run -----------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._check_settings()
+            self.validate()
+            result = self.execute()
+        except ZenlayerError as problem:
+            self._fail(str(problem), **problem.details)
+        except ZenlayerAPIError as err:
+            self._fail(self._api_failure_message(err), error=err.to_dict())
+        self.module.exit_json(changed=self.changed, **result)
+
+    def _check_settings(self) -> None:
+        if not HAS_REQUESTS:
+            raise ZenlayerError(missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+        problem = credential_error(self.params) or connection_error(self.params)
+        if problem:
+            raise ZenlayerError(problem)
+
+    def _fail(self, msg: str, **details: Any) -> None:
+        failed = self.partial_result()
+        failed.update(details)
+        self.module.fail_json(msg=msg, changed=self.changed, **failed)
+
+    def _api_failure_message(self, err: ZenlayerAPIError) -> str:
+        doing = err.doing or "The %s call" % (err.action or "API")
+        hint = self.error_hints.get(err.code or "")
+        return "%s failed: %s%s" % (doing, err, "; " + hint if hint else "")
+
+    @contextlib.contextmanager
+    def step(self, doing: str) -> Iterator[None]:
+        """Name what the code inside does, for the message of an API error raised inside it (the innermost wins)."""
+        try:
+            yield
+        except ZenlayerAPIError as err:
+            err.doing = err.doing or doing
+            raise
+
+    # -- changes -----------------------------------------------------------------------------------------------------
+
+    def _mark_as_changed(self) -> None:
+        self.changed = True
+
+    def write(self, action: str, params: dict[str, Any], *, safe_to_retry: bool = False) -> dict[str, Any] | None:
+        """Send a write, or in check mode only count it. None in check mode, else the answer's payload.
+
+        `changed` becomes true when the write is done, would be done (check mode), or may have been done (its
+        answer was lost): a failure after it then reports changed: true without any module having to remember."""
+        if self.check_mode:
+            self._mark_as_changed()
+            return None
+        try:
+            payload = self.client.call(action, params, safe_to_retry=safe_to_retry)
+        except ZenlayerAPIError as err:
+            if err.outcome_unknown:
+                self._mark_as_changed()
+            raise
+        self._mark_as_changed()
+        return payload

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule
 
 CUSTOM_IMAGE = "CUSTOM_IMAGE"
 PUBLIC_IMAGE = "PUBLIC_IMAGE"
@@ -29,14 +28,8 @@ ZONES_WITHOUT_IMAGES = frozenset({"SIN-E", "LAX-A"})
 PAGE_SIZE = 1000
 NAME_MAX = 24
 DESCRIPTION_MAX = 255
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,%d}$" % NAME_MAX)
-
-# The one place that decides how often a wait polls: one early look (short images, tests at a scaled time), then
-# every 15 s. Measured in docs/benchmarks.md: with fewer status calls than a fixed 15 s poller a wait cannot also
-# beat a 10 s poller's latency (a mean gap of 15 s leaves 7.5 s to wait on average), so calls come first.
-WAIT_FIRST_SECONDS = 2.0
-WAIT_FACTOR = 7.0
-WAIT_CAP_SECONDS = 15.0
+# Matched against the whole string (fullmatch): "$" would let a trailing newline through, as a YAML `name: |` adds.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,%d}" % NAME_MAX)
 
 _IMAGE_FIELDS = (
     ("imageId", "image_id"),
@@ -70,14 +63,9 @@ def shape_image(raw: dict[str, Any], zone_id: str | None = None, instance_id: st
     return shaped
 
 
-def image_wait_schedule() -> PollSchedule:
-    """How a wait for an image polls."""
-    return PollSchedule(WAIT_FIRST_SECONDS, WAIT_FACTOR, WAIT_CAP_SECONDS)
-
-
 def name_problem(name: str) -> str | None:
     """Why a name cannot be an image name, or None."""
-    if not _NAME_PATTERN.match(name):
+    if not _NAME_PATTERN.fullmatch(name):
         return ("name must be 1 to %d characters of letters, digits, Chinese characters, '-' and '_' (no spaces or "
                 "other signs), not %r (%d characters)" % (NAME_MAX, name, len(name)))
     return None
@@ -100,6 +88,12 @@ def custom_images_named(client: ZenlayerClient, zone_id: str, name: str) -> list
     """The custom images of a zone whose name is exactly `name` (the API's name filter may match substrings)."""
     found = describe_images(client, zone_id, imageName=name, imageType=CUSTOM_IMAGE)
     return [image for image in found if image.get("imageName") == name and image.get("imageType") == CUSTOM_IMAGE]
+
+
+def creating_images(client: ZenlayerClient, zone_id: str) -> list[dict[str, Any]]:
+    """Custom images of a zone still CREATING (ImageInfo does not name its source instance)."""
+    found = describe_images(client, zone_id, imageType=CUSTOM_IMAGE, imageStatus=CREATING)
+    return [image for image in found if image.get("imageStatus") == CREATING and image.get("imageType") == CUSTOM_IMAGE]
 
 
 def get_image(client: ZenlayerClient, zone_id: str, image_id: str) -> dict[str, Any] | None:

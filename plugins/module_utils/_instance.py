@@ -82,8 +82,9 @@ def instance_statuses(client: ZenlayerClient, instance_ids: list[str]) -> dict[s
 # then act. IMAGING counts as powered off: the instance returns to STOPPED when its image is done.
 STOPPING = "STOPPING"
 BOOTING = "BOOTING"
+REBOOT = "REBOOT"
 SETTLES_TO = {
-    "PENDING": RUNNING, "DEPLOYING": RUNNING, "REBUILDING": RUNNING, "REBOOT": RUNNING, BOOTING: RUNNING,
+    "PENDING": RUNNING, "DEPLOYING": RUNNING, "REBUILDING": RUNNING, REBOOT: RUNNING, BOOTING: RUNNING,
     STOPPING: STOPPED, IMAGING: STOPPED,
 }
 # States no power action can start from, with why (anything unknown is refused too).
@@ -101,9 +102,3 @@ def why_unactionable(status: str | None) -> str | None:
     if status in (RUNNING, STOPPED) or status in SETTLES_TO:
         return None
     return UNACTIONABLE_STATUSES.get(status or "", "its status %s is not one a power action can start from" % status)
-
-
-def creating_images_in_zone(client: ZenlayerClient, zone_id: str) -> list[dict[str, Any]]:
-    """Custom images still CREATING in a zone (ImageInfo does not name its source instance)."""
-    images = client.list_all("DescribeImages", {"zoneId": zone_id, "imageStatus": "CREATING", "imageType": "CUSTOM_IMAGE"})
-    return [image for image in images if image.get("imageStatus") == "CREATING"]

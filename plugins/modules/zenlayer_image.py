@@ -69,7 +69,7 @@ options:
     description:
       - Wait until the image is V(AVAILABLE) (O(state=present)), or until an image that is still being created can
         be deleted (O(state=absent)).
-      - Polls with a short first interval growing to at most 12 seconds.
+      - Polls once after 2 seconds, then every 15 seconds.
     type: bool
     default: true
   wait_timeout:
@@ -79,16 +79,31 @@ options:
         re-run of the same task resumes the wait.
     type: int
     default: 1800
+  assume_stopped:
+    description:
+      - Only used in check mode. Predict the run that follows a shutdown, for a pre-flight before a step that stops
+        the instance - the role C(zenlayer.cloud.image_from_instance) asks this way whether an image could be made
+        once the instance is stopped.
+      - With V(true), an instance that a shutdown can bring to V(STOPPED) (V(RUNNING), or a state on its way) counts as
+        stopped, without a warning. Everything else CreateImage would refuse still fails.
+      - A real run always needs the instance V(STOPPED), whatever this says.
+    type: bool
+    default: false
+    version_added: 0.2.0
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
 attributes:
   check_mode:
     support: full
     description:
-      - No write call is made. The module reports the C(changed) a real run would report and the predicted
-        RV(image) (its C(image_id) is V(null) and its status V(CREATING) until it exists), and fails where a real
-        run would fail, except that an instance that is not yet shut down is only a warning (in a play the task
-        before it usually stops it).
+      - Check mode runs the same code as a real run, with the write calls left out. It reads what a real run reads
+        (and waits where a real run waits for an image that already exists), reports the same C(changed), RV(image)
+        and diff, and fails where a real run fails.
+      - One exception, on purpose - an instance that is not shut down yet is only a warning, because in a play the
+        task before this one usually stops it and check mode cannot see that (O(assume_stopped=true) silences the
+        warning for such a pre-flight).
+      - An image that would be created is returned with C(image_id) V(null), and with the C(category), C(os_type) and
+        C(image_version) that only the API can tell as V(null).
   diff_mode:
     support: full
     description:
@@ -217,16 +232,17 @@ diff:
   sample: {"before": {}, "after": {"image_name": "web-golden", "image_description": null, "image_status": "CREATING"}}
 """
 
-import time
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, WaitTimeout, poll_until
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
+    AVAILABLE,
     CREATING,
     CUSTOM_IMAGE,
     PUBLIC_IMAGE,
     UNAVAILABLE,
+    creating_images,
     custom_images_named,
     describe_image_list,
     describe_images,
@@ -234,7 +250,6 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     find_image_anywhere,
     get_image,
     image_quota,
-    image_wait_schedule,
     name_problem,
     quota_is_full,
     shape_image,
@@ -245,7 +260,9 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     STOPPED,
     get_instance,
     instance_statuses,
+    why_unactionable,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "aliases": ["image_name"]},
@@ -256,55 +273,20 @@ ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "int", "default": 1800},
+    "assume_stopped": {"type": "bool", "default": False},
+}
+ARGUMENT_RULES = {
+    "required_if": [("state", "present", ("name",)), ("state", "present", ("instance_id", "zone_id"), True),
+                    ("state", "absent", ("image_id", "name"), True)],
+    "mutually_exclusive": [("name", "image_id")],
 }
 
 DISK_MAKING_IMAGE = "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"
 READ_TIMEOUT = "READ_TIMEOUT"
-# After a lost CreateImage answer, an instance that is IMAGING may not list its image yet: look again a few times.
-LOST_ANSWER_LOOKS = 5
-LOST_ANSWER_PAUSE_SECONDS = 1.0
+# How long a CreateImage whose answer was lost is looked for (writes are asynchronous: the image may be listed late).
+LOST_ANSWER_GRACE_SECONDS = 10.0
 SHUTDOWN_HINT = ("shut it down first with zenlayer.cloud.zenlayer_instance_power (state=stopped), or use the role "
                  "zenlayer.cloud.image_from_instance, which stops it, makes the image and restores its power state")
-CREATE_HINTS = {
-    "INVALID_INSTANCE_NOT_FOUND": "check instance_id",
-    "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT": "this zone does not support custom images; use an instance in another zone",
-    "LIMIT_EXCEEDED_IMAGE_QUOTA": "the zone's custom image quota is full; delete an image (state=absent) or ask "
-                                  "Zenlayer support to raise the quota",
-    "UNSUPPORTED_OPERATION_INSTANCE_STATE_STARTING": "the instance must be shut down: " + SHUTDOWN_HINT,
-    "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE": "the instance's system disk cannot be imaged in its current state",
-}
-
-
-def input_problem(params: dict[str, Any]) -> str | None:
-    """What is wrong with the options, checked before any request, or None."""
-    problem = (params["name"] is not None and name_problem(params["name"])) or description_problem(params["description"])
-    if problem:
-        return problem
-    if params["wait_timeout"] <= 0:
-        return "wait_timeout must be a number of seconds above 0, not %s" % params["wait_timeout"]
-    if params["state"] == "present":
-        return _present_problem(params)
-    return _absent_problem(params)
-
-
-def _present_problem(params: dict[str, Any]) -> str | None:
-    if not params["name"]:
-        return "state=present needs name: the image name, which identifies it among the custom images of its zone"
-    if params["image_id"]:
-        return "image_id is only used with state=absent; with state=present the image is identified by name"
-    if not params["instance_id"] and not params["zone_id"]:
-        return "state=present needs instance_id (the instance to make the image from) or zone_id (to find an existing image)"
-    return None
-
-
-def _absent_problem(params: dict[str, Any]) -> str | None:
-    if params["image_id"] and params["name"]:
-        return "state=absent takes image_id or name, not both"
-    if not params["image_id"] and not params["name"]:
-        return "state=absent needs image_id, or name with zone_id or instance_id"
-    if params["name"] and not params["zone_id"] and not params["instance_id"]:
-        return "state=absent with name needs zone_id or instance_id, to know which zone's images to look at"
-    return None
 
 
 def diff_view(image: dict[str, Any] | None) -> dict[str, Any]:
@@ -314,278 +296,279 @@ def diff_view(image: dict[str, Any] | None) -> dict[str, Any]:
             "image_status": image.get("imageStatus")}
 
 
-class ImageUnusable(Exception):
-    """The image vanished while it was waited for."""
-
-
 class ZenlayerImage(AnsibleZenlayer):
+    argument_spec = ARGUMENT_SPEC
+    argument_rules = ARGUMENT_RULES
+    error_hints = {
+        "INVALID_INSTANCE_NOT_FOUND": "check instance_id",
+        "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT": "this zone does not support custom images; use an instance in another zone",
+        "LIMIT_EXCEEDED_IMAGE_QUOTA": "the zone's custom image quota is full; delete an image (state=absent) or ask "
+                                      "Zenlayer support to raise the quota",
+        "UNSUPPORTED_OPERATION_INSTANCE_STATE_STARTING": "the instance must be shut down: " + SHUTDOWN_HINT,
+        "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE": "the instance's system disk cannot be imaged in its current state",
+    }
+
     def __init__(self, module: Any) -> None:
         super().__init__(module)
-        problem = input_problem(module.params)
-        if problem:
-            module.fail_json(msg=problem)
-        self.params = module.params
         self.name: str | None = self.params["name"]
-        self.check_mode = module.check_mode
+        self.zone_id: str | None = None
+        self.created_from: str | None = None  # the instance, when this run's CreateImage answered (or would)
         self._instance: dict[str, Any] | None = None
-        self._zone: str | None = None
-        self._doing = "Looking up the image"
+
+    def validate(self) -> None:
+        problem = (self.name is not None and name_problem(self.name)) or description_problem(self.params["description"])
+        if problem:
+            raise ZenlayerError(problem)
+        if self.params["wait_timeout"] <= 0:
+            raise ZenlayerError("wait_timeout must be a number of seconds above 0, not %s" % self.params["wait_timeout"])
+        if self.name and not (self.params["zone_id"] or self.params["instance_id"]):
+            raise ZenlayerError("name needs zone_id or instance_id, to know which zone's images to look at")
+
+    def execute(self) -> dict[str, Any]:
+        if self.params["state"] == "present":
+            before, after = self.present()
+            reported = after
+        else:
+            before, reported = self.absent()
+            after = None
+        return {"image": self._shape(reported), "diff": {"before": diff_view(before), "after": diff_view(after)}}
+
+    def _shape(self, image: dict[str, Any] | None) -> dict[str, Any] | None:
+        return shape_image(image, self.zone_id, self.created_from) if image else None
 
     # -- lookups -----------------------------------------------------------------------------------------------------
 
     def _fetch_instance(self) -> dict[str, Any]:
         if self._instance is None:
             instance_id = self.params["instance_id"]
-            self._doing = "Looking up instance %s" % instance_id
-            instance = get_instance(self.client, instance_id)
+            with self.step("Looking up instance %s" % instance_id):
+                instance = get_instance(self.client, instance_id)
             if instance is None:
-                self.module.fail_json(msg="instance %s was not found; check instance_id" % instance_id)
+                raise ZenlayerError("instance %s was not found; check instance_id" % instance_id)
             zone_id = self.params["zone_id"]
             if zone_id and instance.get("zoneId") != zone_id:
-                self.module.fail_json(msg="instance %s is in zone %s, but zone_id is %s: an image is made in its "
-                                          "instance's zone; fix or drop zone_id" % (instance_id, instance.get("zoneId"), zone_id))
+                raise ZenlayerError("instance %s is in zone %s, but zone_id is %s: an image is made in its instance's "
+                                    "zone; fix or drop zone_id" % (instance_id, instance.get("zoneId"), zone_id))
             self._instance = instance
         return self._instance
 
-    def _zone_id(self) -> str:
-        if self._zone is None:
-            # With both given, reading the instance proves they agree: an image is never reported for the wrong zone.
-            self._zone = self._fetch_instance()["zoneId"] if self.params["instance_id"] else self.params["zone_id"]
-        return self._zone
+    def _find_zone(self) -> str:
+        # With both given, reading the instance proves they agree: an image is never reported for the wrong zone.
+        self.zone_id = self._fetch_instance()["zoneId"] if self.params["instance_id"] else self.params["zone_id"]
+        return self.zone_id
 
-    def _fetch_by_name(self, zone_id: str) -> dict[str, Any] | None:
-        self._doing = "Looking up image %s in zone %s" % (self.name, zone_id)
-        matches = custom_images_named(self.client, zone_id, self.name)
+    def _find_by_name(self) -> dict[str, Any] | None:
+        with self.step("Looking up image %s in zone %s" % (self.name, self.zone_id)):
+            matches = custom_images_named(self.client, self.zone_id, self.name)
         if len(matches) > 1:
-            self.module.fail_json(msg="%d custom images in zone %s are named %s: %s; delete the extra ones by image_id "
-                                      "(state=absent) - this module does not guess"
-                                      % (len(matches), zone_id, self.name, describe_image_list(matches)),
-                                  image_ids=[image["imageId"] for image in matches])
+            raise ZenlayerError("%d custom images in zone %s are named %s: %s; delete the extra ones by image_id "
+                                "(state=absent) - this module does not guess"
+                                % (len(matches), self.zone_id, self.name, describe_image_list(matches)),
+                                image_ids=[image["imageId"] for image in matches])
         return matches[0] if matches else None
-
-    def _fetch_for_absent(self) -> tuple[dict[str, Any] | None, str | None]:
-        image_id = self.params["image_id"]
-        if not image_id:
-            zone_id = self._zone_id()
-            return self._fetch_by_name(zone_id), zone_id
-        self._doing = "Looking up image %s" % image_id
-        if self.params["zone_id"] or self.params["instance_id"]:
-            zone_id = self._zone_id()
-            return get_image(self.client, zone_id, image_id), zone_id
-        return find_image_anywhere(self.client, image_id)
 
     # -- waiting -----------------------------------------------------------------------------------------------------
 
-    def _wait_while_creating(self, image_id: str, zone_id: str) -> dict[str, Any]:
-        """The image once it is no longer CREATING; fails on timeout or when it vanished."""
-        self._doing = "Waiting for image %s" % image_id
-
-        def settled(image: dict[str, Any] | None) -> bool:
-            if image is None:
-                raise ImageUnusable()
-            return image.get("imageStatus") != CREATING
-
-        try:
-            image, _polls = poll_until(lambda: get_image(self.client, zone_id, image_id), settled,
-                                       self.params["wait_timeout"], schedule=image_wait_schedule(),
-                                       fetch_first=False)  # every caller has just seen it CREATING
-        except WaitTimeout as timeout:
-            status = timeout.last.get("imageStatus") if timeout.last else "unknown"
-            self.module.fail_json(msg="image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being "
-                                      "made: re-run the task to resume the wait"
-                                      % (image_id, self.name, status, timeout.waited, self.params["wait_timeout"]),
-                                  image=shape_image(timeout.last, zone_id) if timeout.last else None)
-        except ImageUnusable:
-            self.module.fail_json(msg="image %s disappeared from zone %s while it was being waited for" % (image_id, zone_id))
+    def _settle(self, image: dict[str, Any]) -> dict[str, Any]:
+        """The image once it is no longer CREATING (with wait=true); fails when it ended UNAVAILABLE."""
+        if image.get("imageStatus") == CREATING and self.params["wait"]:
+            image = self._wait_while_creating(image)
+        if image.get("imageStatus") == UNAVAILABLE:
+            raise ZenlayerError("image %s (%s) in zone %s is UNAVAILABLE: making it failed. Delete it (state=absent) "
+                                "and create it again" % (image["imageId"], image.get("imageName"), self.zone_id),
+                                image=self._shape(image))
         return image
 
-    def _fail_unavailable(self, image: dict[str, Any], zone_id: str) -> None:
-        self.module.fail_json(msg="image %s (%s) in zone %s is UNAVAILABLE: making it failed. Delete it (state=absent) "
-                                  "and create it again" % (image["imageId"], image.get("imageName"), zone_id),
-                              image=shape_image(image, zone_id))
+    def _wait_while_creating(self, image: dict[str, Any]) -> dict[str, Any]:
+        if image["imageId"] is None:  # check mode: the image a real run would make and wait for
+            return dict(image, imageStatus=AVAILABLE)
+        image_id = image["imageId"]
+        # A just-made image may not be listed at once (asynchronous writes); one seen before may not vanish.
+        listed_by = self.clock.monotonic() + (LOST_ANSWER_GRACE_SECONDS if self.created_from else 0.0)
+
+        def no_longer_creating(current: dict[str, Any] | None) -> bool:
+            if current is None and self.clock.monotonic() >= listed_by:
+                raise ZenlayerError("image %s (%s) disappeared from zone %s while it was being waited for"
+                                    % (image_id, image.get("imageName"), self.zone_id))
+            return current is not None and current.get("imageStatus") != CREATING
+
+        try:
+            with self.step("Waiting for image %s" % image_id):
+                # every caller has just seen it CREATING (or just made it): no look at once
+                return poll_until(lambda: get_image(self.client, self.zone_id, image_id), no_longer_creating,
+                                  self.params["wait_timeout"], schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False)
+        except WaitTimeout as timeout:
+            status = timeout.last.get("imageStatus") if timeout.last else "not listed yet"
+            raise ZenlayerError("image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being made: "
+                                "re-run the task to resume the wait"
+                                % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),
+                                image=self._shape(timeout.last or image))
 
     # -- state=present -----------------------------------------------------------------------------------------------
 
-    def present(self) -> dict[str, Any]:
-        zone_id = self._zone_id()
-        image = self._fetch_by_name(zone_id)
-        if image is None:
-            return self._create(zone_id)
-        if image.get("imageStatus") == CREATING and self.params["wait"]:
-            image = self._wait_while_creating(image["imageId"], zone_id)
-        if image.get("imageStatus") == UNAVAILABLE:
-            self._fail_unavailable(image, zone_id)
-        return self._update_description(image, zone_id)
+    def present(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """(the image before, the image after) - after as a real run leaves it, in check mode too."""
+        self._find_zone()
+        existing = self._find_by_name()
+        image = existing if existing is not None else self._create()
+        image = self._settle(image)
+        return existing, self._update_description(image)
 
-    def _update_description(self, image: dict[str, Any], zone_id: str) -> dict[str, Any]:
+    def _update_description(self, image: dict[str, Any]) -> dict[str, Any]:
         wanted = self.params["description"]
-        before = diff_view(image)
         if wanted is None or (image.get("imageDescription") or "") == wanted:
-            return self._result(False, image, zone_id, before)
+            return image
         if image.get("imageStatus") == CREATING:
             self.module.warn("image %s is still CREATING: its description can only be updated once it is AVAILABLE; "
                              "re-run with wait=true" % image["imageId"])
-            return self._result(False, image, zone_id, before)
-        updated = dict(image, imageDescription=wanted)
-        if not self.check_mode:
-            self._doing = "Updating the description of image %s" % image["imageId"]
-            self.client.call("ModifyImagesAttributes", {"imageIds": [image["imageId"]], "imageDescription": wanted},
-                             safe_to_retry=True)
-        return self._result(True, updated, zone_id, before)
+            return image
+        with self.step("Updating the description of image %s" % image["imageId"]):
+            self.write("ModifyImagesAttributes", {"imageIds": [image["imageId"]], "imageDescription": wanted},
+                       safe_to_retry=True)
+        return dict(image, imageDescription=wanted)
 
-    def _create(self, zone_id: str) -> dict[str, Any]:
-        instance_id = self.params["instance_id"]
-        if not instance_id:
-            self.module.fail_json(msg="no custom image named %s in zone %s; give instance_id to create it" % (self.name, zone_id))
+    def _create(self) -> dict[str, Any]:
+        if not self.params["instance_id"]:
+            raise ZenlayerError("no custom image named %s in zone %s; give instance_id to create it" % (self.name, self.zone_id))
         instance = self._fetch_instance()
-        self._check_can_create(instance, zone_id)
-        if self.check_mode:
-            predicted = {"imageId": None, "imageName": self.name, "imageDescription": self.params["description"],
-                         "imageStatus": CREATING, "imageType": CUSTOM_IMAGE,
-                         "imageSize": (instance.get("systemDisk") or {}).get("diskSize")}
-            return self._result(True, predicted, zone_id, {}, instance_id=instance_id)
-        image_id, verified, changed = self._send_create(zone_id)
-        if self.params["wait"]:
-            image = self._wait_while_creating(image_id, zone_id)
-            if image.get("imageStatus") == UNAVAILABLE:
-                self._fail_unavailable(image, zone_id)
-        else:
-            image = get_image(self.client, zone_id, image_id) or {"imageId": image_id, "imageName": self.name,
-                                                                  "imageStatus": CREATING, "imageType": CUSTOM_IMAGE}
-        return self._result(changed, image, zone_id, {} if changed else diff_view(image),
-                            instance_id=instance_id if verified else None)
+        self._check_can_create(instance)
+        made = {"imageId": None, "imageName": self.name, "imageDescription": self.params["description"],
+                "imageStatus": CREATING, "imageType": CUSTOM_IMAGE,
+                "imageSize": (instance.get("systemDisk") or {}).get("diskSize")}
+        with self.step("Creating image %s from instance %s" % (self.name, instance["instanceId"])):
+            image_id, answered = self._send_create()
+        if answered:
+            self.created_from = instance["instanceId"]
+        if image_id is None or self.params["wait"]:
+            return dict(made, imageId=image_id)  # check mode, or the wait reads it
+        with self.step("Reading image %s" % image_id):
+            return get_image(self.client, self.zone_id, image_id) or dict(made, imageId=image_id)
 
-    def _check_can_create(self, instance: dict[str, Any], zone_id: str) -> None:
-        """Fail on what CreateImage would refuse, before calling it (and in check mode)."""
-        instance_id = instance["instanceId"]
+    def _check_can_create(self, instance: dict[str, Any]) -> None:
+        """Raise what CreateImage would refuse, before calling it (and in check mode)."""
+        instance_id, zone_id = instance["instanceId"], self.zone_id
         if not zone_supports_images(zone_id):
-            self.module.fail_json(msg="zone %s (of instance %s) does not support custom images; images can only be made "
-                                      "from instances in other zones" % (zone_id, instance_id))
-        self._doing = "Reading the image quota of zone %s" % zone_id
-        quota = image_quota(self.client, zone_id)
-        if quota_is_full(quota):
-            images = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE)
-            self.module.fail_json(msg="zone %s already holds %s of %s custom images, the quota: %s. Delete one "
-                                      "(zenlayer.cloud.zenlayer_image state=absent) or ask Zenlayer support to raise the quota"
-                                      % (zone_id, quota["count"], quota["maxCount"], describe_image_list(images)),
-                                  images=[shape_image(image, zone_id) for image in images])
-        status = instance.get("instanceStatus")
+            raise ZenlayerError("zone %s (of instance %s) does not support custom images; images can only be made "
+                                "from instances in other zones" % (zone_id, instance_id))
+        with self.step("Reading the image quota of zone %s" % zone_id):
+            quota = image_quota(self.client, zone_id)
+            images = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE) if quota_is_full(quota) else []
+        if images:
+            raise ZenlayerError("zone %s already holds %s of %s custom images, the quota: %s. Delete one "
+                                "(zenlayer.cloud.zenlayer_image state=absent) or ask Zenlayer support to raise the quota"
+                                % (zone_id, quota["count"], quota["maxCount"], describe_image_list(images)),
+                                images=[shape_image(image, zone_id) for image in images])
+        self._check_instance_status(instance)
+
+    def _check_instance_status(self, instance: dict[str, Any]) -> None:
+        instance_id, status = instance["instanceId"], instance.get("instanceStatus")
         if status == IMAGING:
-            making = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE, imageStatus=CREATING)
-            self.module.fail_json(msg="instance %s is already being imaged (IMAGING): image %s is being made from it; "
-                                      "wait until it is done, then re-run" % (instance_id, describe_image_list(making)))
-        if status != STOPPED:
-            message = "instance %s is %s; it must be shut down (STOPPED) before an image is made: %s" % (instance_id, status, SHUTDOWN_HINT)
-            if not self.check_mode:
-                self.module.fail_json(msg=message)
-            self.module.warn("instance %s is %s: the image can only be made once it is shut down (STOPPED); check mode "
-                             "goes on as if an earlier task (such as the shutdown step of zenlayer.cloud.image_from_instance) "
-                             "stopped it" % (instance_id, status))
+            with self.step("Listing the images being made in zone %s" % self.zone_id):
+                making = creating_images(self.client, self.zone_id)
+            raise ZenlayerError("instance %s is already being imaged (IMAGING): image %s is being made from it; wait "
+                                "until it is done, then re-run" % (instance_id, describe_image_list(making)))
+        if status == STOPPED or (self.check_mode and self.params["assume_stopped"] and not why_unactionable(status)):
+            return
+        if not self.check_mode:
+            raise ZenlayerError("instance %s is %s; it must be shut down (STOPPED) before an image is made: %s"
+                                % (instance_id, status, SHUTDOWN_HINT))
+        self.module.warn("instance %s is %s: the image can only be made once it is shut down (STOPPED); check mode "
+                         "goes on as if an earlier task stopped it" % (instance_id, status))
 
-    def _send_create(self, zone_id: str) -> tuple[str, bool, bool]:
-        """(image id, whether this run's CreateImage is known to have made it, whether this run may have made it).
-
-        Never makes a second image: a lost answer is followed by a look-up, and a retry only when proven not done."""
+    def _send_create(self) -> tuple[str | None, bool]:
+        """(image id, whether CreateImage answered). Never makes a second image: after a lost answer it looks, and
+        sends again only when the look proves the first one was not done. (None, True) in check mode."""
         params = {"instanceId": self.params["instance_id"], "imageName": self.name,
                   "imageDescription": self.params["description"]}
-        lost_answers = 0
-        while True:
-            self._doing = "Creating image %s from instance %s" % (self.name, params["instanceId"])
+        for _attempt in range(self.client.retries + 1):
             try:
-                return self.client.call("CreateImage", params, safe_to_retry=False)["imageId"], True, True
+                payload = self.write("CreateImage", params)
             except ZenlayerAPIError as err:
-                adopted = self._adopt_after_failed_create(err, zone_id, lost_answers)
-                ours = lost_answers > 0 or err.outcome_unknown  # else a parallel run made it
-            if adopted is not None:
-                return adopted["imageId"], False, ours
-            lost_answers += 1
+                adopted = self._after_failed_create(err)
+                if adopted is not None:
+                    return adopted["imageId"], False
+                continue
+            return (payload["imageId"] if payload else None), True
+        raise ZenlayerError("CreateImage for %s was answered with errors %d times and no image named %s was made; "
+                            "re-run the task" % (self.params["instance_id"], self.client.retries + 1, self.name))
 
-    def _adopt_after_failed_create(self, err: ZenlayerAPIError, zone_id: str, lost_answers: int) -> dict[str, Any] | None:
-        """An image with our name to adopt, None when CreateImage proved not done (try again), or fail."""
+    def _after_failed_create(self, err: ZenlayerAPIError) -> dict[str, Any] | None:
+        """The image to adopt after a failed CreateImage; None when it is proven not made (send again); else raise."""
         if err.code == DISK_MAKING_IMAGE:
-            image = self._fetch_by_name(zone_id)
+            image = self._find_by_name()
             if image is not None and image.get("imageStatus") == CREATING:
-                return image
+                return image  # made by an earlier (lost) request of ours, or by a parallel run under this name
         if not err.outcome_unknown:
-            self._fail_create(err)
-        # After a read timeout the request may still be in flight: a second CreateImage could make a second image.
-        in_flight = err.code == READ_TIMEOUT
-        image = self._look_after_lost_answer(zone_id, in_flight)
-        if image is None and in_flight:
-            self._fail_create(err, "no image named %s has appeared since; the request may still be processed, so it is "
-                                   "not sent again: re-run the task later (it adopts the image if it was made), and "
-                                   "raise client_timeout" % self.name)
-        if image is None and lost_answers >= self.client.retries:
-            self._fail_create(err, "no image named %s was made; re-run the task" % self.name)
+            raise err
+        image = self._look_after_lost_answer()
+        if image is None and err.code == READ_TIMEOUT:
+            # the first request may still be processed: a second CreateImage could make a second image
+            raise ZenlayerError("Creating image %s failed: %s; no image named %s has appeared since; the request may "
+                                "still be processed, so it is not sent again: re-run the task later (it adopts the "
+                                "image if it was made), and raise client_timeout" % (self.name, err, self.name),
+                                error=err.to_dict())
         return image
 
-    def _look_after_lost_answer(self, zone_id: str, in_flight: bool = False) -> dict[str, Any] | None:
-        """The image made by a CreateImage whose answer was lost; None when it was proven not made (or, in flight,
-        not seen within the looks)."""
+    def _look_after_lost_answer(self) -> dict[str, Any] | None:
+        """The image a CreateImage whose answer was lost made, or None once a grace window shows no sign of it
+        (writes are asynchronous: neither the image nor the instance's IMAGING status may show at once)."""
         instance_id = self.params["instance_id"]
-        for look in range(LOST_ANSWER_LOOKS):
-            self._doing = "Looking for image %s after a lost CreateImage answer" % self.name
-            status = instance_statuses(self.client, [instance_id]).get(instance_id)
-            image = self._fetch_by_name(zone_id)
-            if image is not None or (status != IMAGING and not in_flight):
-                return image
-            time.sleep(LOST_ANSWER_PAUSE_SECONDS * (look + 1))
-        if in_flight:
-            return None
-        self.module.fail_json(msg="the answer to CreateImage was lost and instance %s is IMAGING, but no image named %s "
-                                  "is listed in zone %s; re-run the task later to adopt it" % (instance_id, self.name, zone_id))
-        return None
 
-    def _fail_create(self, err: ZenlayerAPIError, hint: str | None = None) -> None:
-        hint = hint or CREATE_HINTS.get(err.code or "")
-        self.module.fail_json(msg="%s failed: %s%s" % (self._doing, err, "; " + hint if hint else ""), error=err.to_dict())
+        def look() -> tuple[dict[str, Any] | None, str | None]:
+            return self._find_by_name(), instance_statuses(self.client, [instance_id]).get(instance_id)
+
+        with self.step("Looking for image %s after a lost CreateImage answer" % self.name):
+            try:
+                image, _status = poll_until(look, lambda seen: seen[0] is not None, LOST_ANSWER_GRACE_SECONDS,
+                                            schedule=LOST_ANSWER_LOOKS, clock=self.clock)
+                return image
+            except WaitTimeout as timeout:
+                last_status = timeout.last[1] if timeout.last else None
+        if last_status == IMAGING:
+            raise ZenlayerError("the answer to CreateImage was lost and instance %s is IMAGING, but no image named %s is "
+                                "listed in zone %s; re-run the task later to adopt it" % (instance_id, self.name, self.zone_id))
+        return None
 
     # -- state=absent ------------------------------------------------------------------------------------------------
 
-    def absent(self) -> dict[str, Any]:
-        image, zone_id = self._fetch_for_absent()
+    def absent(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(the image before, the image as it was when it was deleted); (None, None) when there is none."""
+        image = self._fetch_for_absent()
         if image is None:
-            return self._result(False, None, zone_id, {})
+            return None, None
         if image.get("imageType") == PUBLIC_IMAGE:
-            self.module.fail_json(msg="image %s (%s) is a public image; this module never deletes public images"
-                                      % (image["imageId"], image.get("imageName")))
-        before = diff_view(image)
-        if image.get("imageStatus") == CREATING:
-            if not self.params["wait"]:
-                self.module.fail_json(msg="image %s is still being made (CREATING) and cannot be deleted until it is done; "
-                                          "set wait=true or re-run later" % image["imageId"])
-            if not self.check_mode:
-                image = self._wait_while_creating(image["imageId"], zone_id)
-        if not self.check_mode:
-            self._delete(image["imageId"])
-        return self._result(True, image, zone_id, before, after={})
+            raise ZenlayerError("image %s (%s) is a public image; this module never deletes public images"
+                                % (image["imageId"], image.get("imageName")))
+        if image.get("imageStatus") == CREATING and not self.params["wait"]:
+            raise ZenlayerError("image %s is still being made (CREATING) and cannot be deleted until it is done; set "
+                                "wait=true or re-run later" % image["imageId"])
+        settled = self._wait_while_creating(image) if image.get("imageStatus") == CREATING else image
+        self._delete(settled["imageId"])
+        return image, settled
+
+    def _fetch_for_absent(self) -> dict[str, Any] | None:
+        image_id = self.params["image_id"]
+        if not image_id:
+            self._find_zone()
+            return self._find_by_name()
+        with self.step("Looking up image %s" % image_id):
+            if self.params["zone_id"] or self.params["instance_id"]:
+                return get_image(self.client, self._find_zone(), image_id)
+            image, self.zone_id = find_image_anywhere(self.client, image_id)
+            return image
 
     def _delete(self, image_id: str) -> None:
-        self._doing = "Deleting image %s" % image_id
-        try:
-            self.client.call("DeleteImages", {"imageIds": [image_id]}, safe_to_retry=True)
-        except ZenlayerAPIError as err:
-            if err.code != "INVALID_IMAGE_NOT_FOUND":  # a retried delete whose first try was done
-                raise
-
-    # -- result ------------------------------------------------------------------------------------------------------
-
-    def _result(self, changed: bool, image: dict[str, Any] | None, zone_id: str | None, before: dict[str, Any],
-                after: dict[str, Any] | None = None, instance_id: str | None = None) -> dict[str, Any]:
-        return {"changed": changed, "image": shape_image(image, zone_id, instance_id) if image else None,
-                "diff": {"before": before, "after": diff_view(image) if after is None else after}}
-
-    def run(self) -> None:
-        try:
-            result = self.present() if self.params["state"] == "present" else self.absent()
-        except ZenlayerAPIError as err:
-            self.fail_api(self._doing, err)
-        self.module.exit_json(**result)
+        with self.step("Deleting image %s" % image_id):
+            try:
+                self.write("DeleteImages", {"imageIds": [image_id]}, safe_to_retry=True)
+            except ZenlayerAPIError as err:
+                if err.code != "INVALID_IMAGE_NOT_FOUND":
+                    raise
+                self._mark_as_changed()  # a retried delete whose first try was done: the image seen above is gone
 
 
 def main() -> None:
-    module = AnsibleZenlayer.create_module(ARGUMENT_SPEC, supports_check_mode=True)
-    ZenlayerImage(module).run()
+    ZenlayerImage.main()
 
 
 if __name__ == "__main__":

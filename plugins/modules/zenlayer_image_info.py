@@ -22,6 +22,7 @@ options:
   image_ids:
     description:
       - Only these image ids.
+      - An empty list is refused (it never means every image): leave the option out to list them all.
     type: list
     elements: str
   name:
@@ -126,8 +127,7 @@ images:
 
 from typing import Any
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     IMAGE_STATUSES,
     IMAGE_TYPES,
@@ -136,22 +136,31 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     zone_ids,
 )
 
-ARGUMENT_SPEC = {
-    "zone_id": {"type": "str"},
-    "image_ids": {"type": "list", "elements": "str"},
-    "name": {"type": "str", "aliases": ["image_name"]},
-    "image_type": {"type": "str", "choices": list(IMAGE_TYPES)},
-    "image_status": {"type": "str", "choices": list(IMAGE_STATUSES)},
-}
-
 
 class ZenlayerImageInfo(AnsibleZenlayer):
+    argument_spec = {
+        "zone_id": {"type": "str"},
+        "image_ids": {"type": "list", "elements": "str"},
+        "name": {"type": "str", "aliases": ["image_name"]},
+        "image_type": {"type": "str", "choices": list(IMAGE_TYPES)},
+        "image_status": {"type": "str", "choices": list(IMAGE_STATUSES)},
+    }
+
+    def validate(self) -> None:
+        if self.params["image_ids"] == []:
+            raise ZenlayerError("image_ids is an empty list: give at least one image id, or leave image_ids out to list "
+                                "every image (an empty list never means all)")
+
+    def execute(self) -> dict[str, Any]:
+        with self.step("Listing images"):
+            return {"images": self.images()}
+
     def _zones(self) -> list[str]:
-        return [self.module.params["zone_id"]] if self.module.params["zone_id"] else zone_ids(self.client)
+        return [self.params["zone_id"]] if self.params["zone_id"] else zone_ids(self.client)
 
     def _images_of_zone(self, zone_id: str) -> list[dict[str, Any]]:
-        params = self.module.params
-        found = describe_images(self.client, zone_id, imageIds=params["image_ids"] or None, imageName=params["name"],
+        params = self.params
+        found = describe_images(self.client, zone_id, imageIds=params["image_ids"], imageName=params["name"],
                                 imageType=params["image_type"], imageStatus=params["image_status"])
         if params["name"] is not None:
             found = [image for image in found if image.get("imageName") == params["name"]]
@@ -167,17 +176,9 @@ class ZenlayerImageInfo(AnsibleZenlayer):
                     images.append(image)
         return images
 
-    def run(self) -> None:
-        try:
-            images = self.images()
-        except ZenlayerAPIError as err:
-            self.fail_api("Listing images", err)
-        self.module.exit_json(changed=False, images=images)
-
 
 def main() -> None:
-    module = AnsibleZenlayer.create_module(ARGUMENT_SPEC, supports_check_mode=True)
-    ZenlayerImageInfo(module).run()
+    ZenlayerImageInfo.main()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ options:
     description:
       - Only these instances (asked in chunks of 100, the most the API takes in one call).
       - An ID that does not exist is left out of the result; it is not an error.
+      - An empty list is refused (it never means every instance): leave the option out to list them all.
     type: list
     elements: str
     aliases: [instance_id]
@@ -131,8 +132,7 @@ instances:
 
 from typing import Any
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import describe_instances, shape_instance
 
 
@@ -146,33 +146,29 @@ def name_matches(pattern: str | None, name: str | None) -> bool:
 
 
 class InstanceInfo(AnsibleZenlayer):
+    argument_spec = {
+        "instance_ids": {"type": "list", "elements": "str", "aliases": ["instance_id"]},
+        "zone_id": {"type": "str"},
+        "name": {"type": "str"},
+        "status": {"type": "str"},
+    }
 
-    def _list(self) -> list[dict[str, Any]]:
-        params = self.module.params
-        raw = describe_instances(self.client, params["instance_ids"], zoneId=params["zone_id"],
-                                 instanceName=params["name"], instanceStatus=params["status"])
+    def validate(self) -> None:
+        if self.params["instance_ids"] == []:
+            raise ZenlayerError("instance_ids is an empty list: give at least one instance id, or leave instance_ids "
+                                "out to list every instance (an empty list never means all)")
+
+    def execute(self) -> dict[str, Any]:
+        params = self.params
+        with self.step("Listing instances"):
+            raw = describe_instances(self.client, params["instance_ids"], zoneId=params["zone_id"],
+                                     instanceName=params["name"], instanceStatus=params["status"])
         unique = {item["instanceId"]: item for item in raw if name_matches(params["name"], item.get("instanceName"))}
-        return [shape_instance(item) for item in unique.values()]
-
-    def run(self) -> None:
-        try:
-            instances = self._list()
-        except ZenlayerAPIError as err:
-            self.fail_api("Listing instances", err)
-        self.module.exit_json(changed=False, instances=instances)
+        return {"instances": [shape_instance(item) for item in unique.values()]}
 
 
 def main() -> None:
-    module = AnsibleZenlayer.create_module(
-        argument_spec={
-            "instance_ids": {"type": "list", "elements": "str", "aliases": ["instance_id"]},
-            "zone_id": {"type": "str"},
-            "name": {"type": "str"},
-            "status": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    InstanceInfo(module).run()
+    InstanceInfo.main()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ description:
     Starting it waits for the image to finish, or fails with a message that names the image.
   - An instance in a state no power action can start from (V(RECYCLE), V(RECYCLING), V(RELEASING),
     V(CREATE_FAILED), or any unknown state) makes the module fail before it sends any change.
-  - The API has no restart action. O(state=restarted) stops the instance, waits for V(STOPPED), then starts it.
+  - O(state=restarted) restarts running instances with the API's C(RebootInstances) action, and starts stopped ones.
   - All status checks are batched, one C(DescribeInstancesStatus) call per 100 instances per poll. Start and stop
     requests are sent in chunks of 100, the most the API takes in one call.
 author: zenlayer.cloud maintainers (@zenlayer-cloud)
@@ -35,7 +35,7 @@ options:
   state:
     description:
       - V(running) starts stopped instances, V(stopped) shuts running instances down.
-      - V(restarted) stops every running instance and starts it again; a stopped instance is only started.
+      - V(restarted) restarts every running instance (C(RebootInstances)); a stopped instance is only started.
         It always reports a change.
     type: str
     required: true
@@ -49,8 +49,8 @@ options:
   wait:
     description:
       - Whether to wait until every instance has reached the state asked (V(RUNNING) or V(STOPPED)).
-      - With V(false) the module returns once the requests are accepted; instances then report V(STOPPING) or
-        V(BOOTING).
+      - With V(false) the module returns once the requests are accepted; instances then report V(STOPPING),
+        V(BOOTING) or V(REBOOT).
     type: bool
     default: true
   wait_timeout:
@@ -63,7 +63,10 @@ extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
 attributes:
   check_mode:
-    description: Reads the instances and predicts the outcome without sending any start or stop request.
+    description:
+      - Runs the same code as a real run with the start, stop and restart requests left out, and reports the same
+        C(changed), RV(instances) and diff. Where a real run would wait for instances, check mode takes the status
+        the wait would end with instead of polling.
     support: full
   diff_mode:
     description: Shows each instance's status before and after.
@@ -167,41 +170,46 @@ instances:
       returned: when known
 """
 
-import time
 from typing import Any, Callable
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError, ZenlayerOutcomeUnknown
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, WaitTimeout, poll_until
+from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError
+from ansible_collections.zenlayer.cloud.plugins.module_utils._image import creating_images
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     BOOTING,
     IMAGING,
     POWERED_OFF_STATUSES,
+    REBOOT,
     RUNNING,
     SETTLES_TO,
     STOPPED,
     STOPPING,
     chunks,
-    creating_images_in_zone,
     describe_instances,
     instance_statuses,
     shape_instance,
     why_unactionable,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import LOST_ANSWER_LOOKS, POWER_WAIT, WaitTimeout, poll_until
 
 TARGET_STATUS = {"running": RUNNING, "stopped": STOPPED, "restarted": RUNNING}
-
-
-class PowerError(Exception):
-    """A condition the module cannot act through; its text is the failure message."""
+# action: (API action, the status it starts from, the status it leaves the instance in at once, what it is called)
+POWER_ACTIONS = {
+    "stop": ("StopInstances", RUNNING, STOPPING, "Stopping"),
+    "reboot": ("RebootInstances", RUNNING, REBOOT, "Restarting"),
+    "start": ("StartInstances", STOPPED, BOOTING, "Starting"),
+}
+# How long an accepted power action whose answer was lost is watched for (writes are asynchronous).
+LOST_ANSWER_GRACE_SECONDS = 10.0
 
 
 def power_plan(state: str, status: str) -> list[str]:
-    """The actions ("stop", "start") that take an instance in a settled status to the state asked."""
+    """The action ("stop", "reboot", "start") that takes an instance in a settled status to the state asked."""
     if state == "stopped":
         return ["stop"] if status == RUNNING else []
-    if state == "running":
-        return ["start"] if status in POWERED_OFF_STATUSES else []
-    return ["stop", "start"] if status == RUNNING else ["start"]
+    if status in POWERED_OFF_STATUSES:
+        return ["start"]
+    return ["reboot"] if state == "restarted" and status == RUNNING else []
 
 
 def satisfies(state: str, status: str | None) -> bool:
@@ -212,28 +220,59 @@ def satisfies(state: str, status: str | None) -> bool:
 
 
 class InstancePower(AnsibleZenlayer):
+    argument_spec = {
+        "instance_ids": {"type": "list", "elements": "str", "required": True, "aliases": ["instance_id"]},
+        "state": {"type": "str", "required": True, "choices": ["running", "stopped", "restarted"]},
+        "force_shutdown": {"type": "bool", "default": False},
+        "wait": {"type": "bool", "default": True},
+        "wait_timeout": {"type": "int", "default": 600},
+    }
 
     def __init__(self, module: Any) -> None:
         super().__init__(module)
-        if module.params["wait_timeout"] <= 0:
-            module.fail_json(msg="wait_timeout must be a number of seconds above 0, not %s" % module.params["wait_timeout"])
-        self.state: str = module.params["state"]
-        self.instance_ids = list(dict.fromkeys(module.params["instance_ids"] or []))
-        self.deadline = time.monotonic() + module.params["wait_timeout"]
+        self.state: str = self.params["state"]
+        self.instance_ids = list(dict.fromkeys(self.params["instance_ids"] or []))
         self.raw: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, str] = {}
-        self.changed = False
-        self.step = "Reading the instances"
+        self.deadline = 0.0
+
+    def validate(self) -> None:
+        if self.params["wait_timeout"] <= 0:
+            raise ZenlayerError("wait_timeout must be a number of seconds above 0, not %s" % self.params["wait_timeout"])
+
+    def execute(self) -> dict[str, Any]:
+        self.deadline = self.clock.monotonic() + self.params["wait_timeout"]
+        self._fetch()
+        before = dict(self.statuses)
+        self._refuse_unactionable(before)
+        self._settle_where_an_action_follows()
+        for action in POWER_ACTIONS:
+            self._send(action, [instance_id for instance_id, status in self.statuses.items()
+                                if action in power_plan(self.state, status)])
+        if self.params["wait"]:
+            target = TARGET_STATUS[self.state]
+            moving = [instance_id for instance_id in self.instance_ids if not satisfies(self.state, self.statuses[instance_id])]
+            self._wait_for(moving, lambda status: satisfies(self.state, status), target, dict.fromkeys(moving, target))
+        return {"instances": self.instances(),
+                "diff": {"before": {"instances": before}, "after": {"instances": dict(self.statuses)}}}
+
+    def partial_result(self) -> dict[str, Any]:
+        return {"instances": self.instances()}
+
+    def instances(self) -> list[dict[str, Any]]:
+        return [shape_instance(dict(self.raw[instance_id], instanceStatus=self.statuses.get(instance_id)))
+                for instance_id in self.instance_ids if instance_id in self.raw]
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def _fetch(self) -> None:
         if not self.instance_ids:
             return  # describe_instances() without ids would list every instance of the account
-        found = {item["instanceId"]: item for item in describe_instances(self.client, self.instance_ids)}
+        with self.step("Reading the instances"):
+            found = {item["instanceId"]: item for item in describe_instances(self.client, self.instance_ids)}
         missing = [instance_id for instance_id in self.instance_ids if instance_id not in found]
         if missing:
-            raise PowerError("instance(s) not found: %s" % ", ".join(missing))
+            raise ZenlayerError("instance(s) not found: %s" % ", ".join(missing))
         self.raw = {instance_id: found[instance_id] for instance_id in self.instance_ids}
         self.statuses = {instance_id: item.get("instanceStatus") for instance_id, item in self.raw.items()}
 
@@ -241,11 +280,12 @@ class InstancePower(AnsibleZenlayer):
         refused = ["%s is %s (%s)" % (instance_id, status, why_unactionable(status))
                    for instance_id, status in statuses.items() if why_unactionable(status)]
         if refused:
-            raise PowerError("cannot make instance(s) %s: %s" % (self.state, "; ".join(refused)))
+            raise ZenlayerError("cannot make instance(s) %s: %s" % (self.state, "; ".join(refused)))
 
     def _image_being_made(self, instance_id: str) -> str:
         zone_id = self.raw[instance_id].get("zoneId")
-        images = creating_images_in_zone(self.client, zone_id) if zone_id else []
+        with self.step("Listing the images being made in zone %s" % zone_id):
+            images = creating_images(self.client, zone_id) if zone_id else []
         named = ", ".join("%s (%s)" % (image.get("imageId"), image.get("imageName")) for image in images)
         if len(images) == 1:
             return "image %s" % named
@@ -255,27 +295,43 @@ class InstancePower(AnsibleZenlayer):
 
     # -- waiting ---------------------------------------------------------------------------------------------------
 
-    def _wait_for(self, instance_ids: list[str], done: Callable[[str | None], bool], what: str) -> None:
-        """Poll the statuses of instance_ids (batched) until done() holds for each; fail on a dead-end state."""
-        if not instance_ids:
+    def _settled(self, status: str | None) -> bool:
+        """Whether an instance is done moving by itself (stopping an IMAGING instance needs no wait)."""
+        return status not in SETTLES_TO or (status == IMAGING and self.state == "stopped")
+
+    def _settle_where_an_action_follows(self) -> None:
+        # An instance on its way somewhere is waited out only when an action must follow (BOOTING -> stopped,
+        # IMAGING -> running); one already heading to the state asked is left to the final wait.
+        must_settle = {instance_id: SETTLES_TO[status] for instance_id, status in self.statuses.items()
+                       if not self._settled(status) and power_plan(self.state, SETTLES_TO[status])}
+        self._wait_for(list(must_settle), self._settled, "settled (out of transitional states)", must_settle)
+
+    def _wait_for(self, instance_ids: list[str], done: Callable[[str | None], bool], what: str,
+                  predicted: dict[str, str]) -> None:
+        """Poll the statuses of instance_ids (batched) until done() holds for each; in check mode, take the
+        statuses a real wait would end with. Fails on a dead-end state or when wait_timeout runs out."""
+        if not instance_ids or self.check_mode:
+            self.statuses.update(predicted)
             return
 
         def all_done(statuses: dict[str, str]) -> bool:
             self.statuses.update(statuses)
             gone = [instance_id for instance_id in instance_ids if instance_id not in statuses]
             if gone:
-                raise PowerError("instance(s) disappeared while waiting for them to be %s: %s" % (what, ", ".join(gone)))
+                raise ZenlayerError("instance(s) disappeared while waiting for them to be %s: %s" % (what, ", ".join(gone)))
             self._refuse_unactionable(statuses)
             return all(done(statuses[instance_id]) for instance_id in instance_ids)
 
         try:
-            # every caller passes only instances it has just seen (or just sent) on their way: no look at once
-            poll_until(lambda: instance_statuses(self.client, instance_ids), all_done,
-                       max(0.0, self.deadline - time.monotonic()), fetch_first=False)
+            with self.step("Waiting for instance(s) to be %s" % what):
+                # every caller passes only instances it has just seen (or just sent) on their way: no look at once
+                poll_until(lambda: instance_statuses(self.client, instance_ids), all_done,
+                           max(0.0, self.deadline - self.clock.monotonic()), schedule=POWER_WAIT, clock=self.clock,
+                           fetch_first=False)
         except WaitTimeout as timeout:
             late = sorted(instance_id for instance_id in instance_ids if not done(self.statuses.get(instance_id)))
-            raise PowerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s"
-                             % (timeout.waited, self.module.params["wait_timeout"], what, self._describe_late(late)))
+            raise ZenlayerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s"
+                                % (timeout.waited, self.params["wait_timeout"], what, self._describe_late(late)))
 
     def _describe_late(self, instance_ids: list[str]) -> str:
         parts = []
@@ -289,107 +345,38 @@ class InstancePower(AnsibleZenlayer):
 
     # -- acting ----------------------------------------------------------------------------------------------------
 
-    def _send(self, action: str, instance_ids: list[str], from_status: str, params: dict[str, Any]) -> None:
-        """Send a power action in chunks of 100. A lost answer is checked before the action is sent again."""
-        for chunk in chunks(instance_ids):
-            try:
-                self.client.call(action, dict(params, instanceIds=chunk))
-            except ZenlayerOutcomeUnknown:
-                current = instance_statuses(self.client, chunk)
-                not_done = [instance_id for instance_id in chunk if current.get(instance_id) == from_status]
-                if not_done:
-                    self.client.call(action, dict(params, instanceIds=not_done))
-            self.changed = True
+    def _send(self, action: str, instance_ids: list[str]) -> None:
+        """Send a power action in chunks of 100 (skipped in check mode); the instances then move on their own."""
+        if not instance_ids:
+            return
+        api_action, from_status, moving_status, verb = POWER_ACTIONS[action]
+        params = {"forceShutdown": self.params["force_shutdown"]} if action == "stop" else {}
+        with self.step("%s instance(s) %s" % (verb, ", ".join(instance_ids))):
+            for chunk in chunks(instance_ids):
+                try:
+                    self.write(api_action, dict(params, instanceIds=chunk))
+                except ZenlayerAPIError as err:
+                    if not err.outcome_unknown:
+                        raise
+                    not_done = self._still_waiting_after_lost_answer(chunk, from_status)
+                    if not_done:
+                        self.write(api_action, dict(params, instanceIds=not_done))
+        self.statuses.update(dict.fromkeys(instance_ids, moving_status))
 
-    def _stop(self, instance_ids: list[str]) -> None:
-        self.step = "Stopping instance(s) %s" % ", ".join(instance_ids)
-        self._send("StopInstances", instance_ids, RUNNING, {"forceShutdown": self.module.params["force_shutdown"]})
-        self.statuses.update(dict.fromkeys(instance_ids, STOPPING))
-
-    def _start(self, instance_ids: list[str]) -> None:
-        self.step = "Starting instance(s) %s" % ", ".join(instance_ids)
-        self._send("StartInstances", instance_ids, STOPPED, {})
-        self.statuses.update(dict.fromkeys(instance_ids, BOOTING))
-
-    def _planned(self, action: str) -> list[str]:
-        return [instance_id for instance_id, status in self.statuses.items() if action in power_plan(self.state, status)]
-
-    def _settled(self, status: str | None) -> bool:
-        """Whether an instance is done moving by itself (stopping an IMAGING instance needs no wait)."""
-        return status not in SETTLES_TO or (status == IMAGING and self.state == "stopped")
-
-    def apply(self) -> None:
-        # An instance on its way somewhere is waited out only when an action must follow (BOOTING -> stopped,
-        # IMAGING -> running); one already heading to the state asked is left to the final wait.
-        self.step = "Waiting out transitional states"
-        must_settle = [instance_id for instance_id, status in self.statuses.items()
-                       if not self._settled(status) and power_plan(self.state, SETTLES_TO[status])]
-        self._wait_for(must_settle, self._settled, "settled (out of transitional states)")
-        to_stop = self._planned("stop")
-        to_start = [instance_id for instance_id in self._planned("start") if instance_id not in to_stop]
-        if to_stop:
-            self._stop(to_stop)
-            if self.state == "restarted":
-                self.step = "Waiting for instance(s) to stop"
-                self._wait_for(to_stop, lambda status: status == STOPPED, STOPPED)
-                to_start = to_stop + to_start
-        if to_start:
-            self._start(to_start)
-        if self.module.params["wait"]:
-            self.step = "Waiting for instance(s) to be %s" % TARGET_STATUS[self.state]
-            moving = [instance_id for instance_id in self.instance_ids if not satisfies(self.state, self.statuses[instance_id])]
-            self._wait_for(moving, lambda status: satisfies(self.state, status), TARGET_STATUS[self.state])
-
-    def predict(self) -> None:
-        """Check mode: the statuses a real run would leave, without a single write."""
-        for instance_id, status in list(self.statuses.items()):
-            settled = status if self._settled(status) else SETTLES_TO[status]
-            if power_plan(self.state, settled):
-                self.changed = True
-                if status == IMAGING:
-                    self.module.warn("instance %s is IMAGING: a real run first waits for %s to finish, then starts it"
-                                     % (instance_id, self._image_being_made(instance_id)))
-                self.statuses[instance_id] = TARGET_STATUS[self.state] if self.module.params["wait"] else BOOTING
-            elif self.module.params["wait"] and not satisfies(self.state, status):
-                self.statuses[instance_id] = settled
-
-    # -- result ----------------------------------------------------------------------------------------------------
-
-    def instances(self) -> list[dict[str, Any]]:
-        return [shape_instance(dict(self.raw[instance_id], instanceStatus=self.statuses.get(instance_id)))
-                for instance_id in self.instance_ids]
-
-    def run(self) -> None:
-        before: dict[str, str] = {}
+    def _still_waiting_after_lost_answer(self, instance_ids: list[str], from_status: str) -> list[str]:
+        """The instances that show no sign of an action whose answer was lost, after a grace window: an accepted
+        action may take a moment to show, and sending it again too early is refused (or repeats a reboot)."""
         try:
-            self._fetch()
-            before = dict(self.statuses)
-            self._refuse_unactionable(before)
-            if self.module.check_mode:
-                self.predict()
-            else:
-                self.apply()
-        except PowerError as problem:
-            self.module.fail_json(msg=str(problem), changed=self.changed, instances=self.instances() if self.raw else [])
-        except ZenlayerAPIError as err:
-            self.fail_api(self.step, err, changed=self.changed, instances=self.instances() if self.raw else [])
-        self.module.exit_json(changed=self.changed or (self.state == "restarted" and bool(self.instance_ids)),
-                              instances=self.instances(),
-                              diff={"before": {"instances": before}, "after": {"instances": dict(self.statuses)}})
+            poll_until(lambda: instance_statuses(self.client, instance_ids),
+                       lambda statuses: all(statuses.get(instance_id) != from_status for instance_id in instance_ids),
+                       LOST_ANSWER_GRACE_SECONDS, schedule=LOST_ANSWER_LOOKS, clock=self.clock)
+        except WaitTimeout as timeout:
+            return [instance_id for instance_id in instance_ids if (timeout.last or {}).get(instance_id) == from_status]
+        return []
 
 
 def main() -> None:
-    module = AnsibleZenlayer.create_module(
-        argument_spec={
-            "instance_ids": {"type": "list", "elements": "str", "required": True, "aliases": ["instance_id"]},
-            "state": {"type": "str", "required": True, "choices": ["running", "stopped", "restarted"]},
-            "force_shutdown": {"type": "bool", "default": False},
-            "wait": {"type": "bool", "default": True},
-            "wait_timeout": {"type": "int", "default": 600},
-        },
-        supports_check_mode=True,
-    )
-    InstancePower(module).run()
+    InstancePower.main()
 
 
 if __name__ == "__main__":

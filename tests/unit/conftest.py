@@ -8,6 +8,8 @@
 * Fixtures ``emulator`` / ``emulator_env`` / ``emulator_factory``: a running tests/emulator server (function scope).
   Choose the seed and options with ``@pytest.mark.emulator(seed="default", time_scale=0.05, rate_limit=0, ...)``;
   ``seed`` is a seed name (tests/emulator/seeds/NAME.json), a path, or a dict.
+* Every test runs the modules on a clock scaled like the emulator's time (``time_scale``): a module that waits
+  15 s waits 15 x 0.05 = 0.75 s of real time, and sees the emulator's instances and images move as in 15 s.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -108,3 +111,24 @@ def emulator_env(emulator, monkeypatch):  # pylint: disable=redefined-outer-name
     for name, value in emulator.env().items():
         monkeypatch.setenv(name, value)
     return emulator
+
+
+@pytest.fixture(autouse=True)
+def scaled_module_clock(request, monkeypatch):
+    """The modules' waits and retries run on a clock scaled like the emulator's time: no test sleeps for real."""
+    from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait  # pylint: disable=import-outside-toplevel
+
+    marker = request.node.get_closest_marker("emulator")
+    scale = (marker.kwargs.get("time_scale") if marker else None) or DEFAULT_TIME_SCALE
+
+    class ScaledClock(_wait.Clock):
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+
+        def monotonic(self) -> float:
+            return self.started + (time.monotonic() - self.started) / scale
+
+        def sleep(self, seconds: float) -> None:
+            time.sleep(seconds * scale)
+
+    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", ScaledClock())

@@ -16,7 +16,6 @@ from urllib3.exceptions import NewConnectionError
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
     ZenlayerAPIError,
     ZenlayerClient,
-    ZenlayerOutcomeUnknown,
     encode_body,
     sha256_hex,
     zc2_signature,
@@ -148,7 +147,7 @@ def test_describe_is_retried_on_5xx_and_gives_up_after_retries():
 
 def test_write_whose_outcome_is_unknown_is_not_retried():
     client, adapter, sleeps = client_with(error(502, "INTERNAL_SERVER_ERROR"), ok())
-    with pytest.raises(ZenlayerOutcomeUnknown) as raised:
+    with pytest.raises(ZenlayerAPIError) as raised:
         client.call("CreateImage", {"instanceId": "i"}, safe_to_retry=False)
     assert raised.value.outcome_unknown is True
     assert len(adapter.sent) == 1 and sleeps == []
@@ -156,8 +155,9 @@ def test_write_whose_outcome_is_unknown_is_not_retried():
 
 def test_broken_connection_of_a_write_is_outcome_unknown():
     client, adapter, _sleeps = client_with(requests.exceptions.ConnectionError("Connection aborted.", "RemoteDisconnected"))
-    with pytest.raises(ZenlayerOutcomeUnknown):
+    with pytest.raises(ZenlayerAPIError) as raised:
         client.call("CreateImage", {}, safe_to_retry=False)
+    assert raised.value.outcome_unknown is True
     assert len(adapter.sent) == 1
 
 
@@ -165,8 +165,9 @@ def test_read_timeout_is_outcome_unknown_but_retried_for_a_describe():
     client, adapter, _sleeps = client_with(requests.exceptions.ReadTimeout("read timed out"), ok({"totalCount": 0}))
     assert client.call("DescribeImages", {"zoneId": "HKG-A"})["totalCount"] == 0
     client, adapter, _sleeps = client_with(requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(ZenlayerOutcomeUnknown) as raised:
+    with pytest.raises(ZenlayerAPIError) as raised:
         client.call("DeleteImages", {"imageIds": ["a"]})
+    assert raised.value.outcome_unknown is True
     assert raised.value.code == "READ_TIMEOUT" and "client_timeout" in str(raised.value)
     assert len(adapter.sent) == 1
 
@@ -174,12 +175,42 @@ def test_read_timeout_is_outcome_unknown_but_retried_for_a_describe():
 def test_refused_connection_of_a_write_is_retried_then_explained():
     refused = requests.exceptions.ConnectionError(NewConnectionError(None, "Failed to establish a new connection: "
                                                                            "[Errno 111] Connection refused"))
-    client, adapter, _sleeps = client_with(refused, refused, refused, refused)
+    client, adapter, sleeps = client_with(refused, refused, refused, refused)
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("CreateImage", {}, safe_to_retry=False)
     assert not raised.value.outcome_unknown and raised.value.code == "CONNECTION_ERROR"
-    assert "check domain, scheme and network" in str(raised.value)
-    assert len(adapter.sent) == 4
+    assert "check domain, scheme and network" in str(raised.value) and "(tried 3 times)" in str(raised.value)
+    # a refused connection is tried a few times, quickly: it fails within seconds, not after the full backoff
+    assert len(adapter.sent) == 3 and sum(sleeps) <= 2.0
+
+
+def test_refused_connection_is_classified_by_exception_type_not_by_its_text():
+    refused = requests.exceptions.ConnectionError(NewConnectionError(None, "some wording urllib3 may choose"))
+    client, adapter, _sleeps = client_with(refused, ok())
+    assert client.call("CreateImage", {}, safe_to_retry=False)["requestId"] == "r-1"
+    assert len(adapter.sent) == 2  # proven never sent, so the write was sent again
+    broken = requests.exceptions.ConnectionError("Connection refused (only in the text)")
+    client, adapter, _sleeps = client_with(broken, ok())
+    with pytest.raises(ZenlayerAPIError) as raised:
+        client.call("CreateImage", {}, safe_to_retry=False)
+    assert raised.value.outcome_unknown is True and len(adapter.sent) == 1
+
+
+@pytest.mark.parametrize("status, code", [(408, "REQUEST_TIMED_OUT"), (400, "INTERNAL_SERVER_ERROR"),
+                                          (503, "SERVICE_TEMPORARY_UNAVAILABLE")])
+def test_a_transient_code_at_any_status_leaves_a_write_unknown_and_unsent(status, code):
+    client, adapter, _sleeps = client_with(error(status, code), ok())
+    with pytest.raises(ZenlayerAPIError) as raised:
+        client.call("StopInstances", {"instanceIds": ["i"]})
+    assert raised.value.outcome_unknown is True and len(adapter.sent) == 1
+    client, adapter, _sleeps = client_with(error(status, code), ok({"totalCount": 0}))
+    assert client.call("DescribeInstances", {})["totalCount"] == 0 and len(adapter.sent) == 2
+
+
+def test_throttled_write_is_proven_not_done_and_retried():
+    client, adapter, _sleeps = client_with(error(429, "REQUEST_LIMIT_EXCEEDED"), ok({"imageId": "img-1"}))
+    assert client.call("CreateImage", {})["imageId"] == "img-1"
+    assert len(adapter.sent) == 2
 
 
 def test_really_refused_connection():
@@ -192,7 +223,7 @@ def test_really_refused_connection():
     with pytest.raises(ZenlayerAPIError) as raised:
         client.call("CreateImage", {}, safe_to_retry=False)
     assert raised.value.code == "CONNECTION_ERROR" and not raised.value.outcome_unknown
-    assert client.calls_sent == 2
+    assert client.calls_sent == 2 and "(tried 2 times)" in str(raised.value)
 
 
 # -- special answers ------------------------------------------------------------------------------------------------

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleFallbackNotFound
+
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
-    PollSchedule,
-    WaitTimeout,
     build_client,
     connection_error,
     credential_error,
-    poll_until,
+    non_empty_env,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import SYSTEM_CLOCK
 
 SECRET = "s3cret-value-xyz"
 TOKEN = "tok-value-xyz"
@@ -65,30 +66,16 @@ def test_endpoints_that_work(given):
 
 
 def test_client_built_from_params():
-    client = build_client(params(scheme="HTTP", domain="127.0.0.1:8080", access_token=TOKEN, client_timeout=30.0))
+    client = build_client(params(scheme="HTTP", domain="127.0.0.1:8080", access_token=TOKEN, client_timeout=30.0),
+                          SYSTEM_CLOCK)
     assert client.endpoint == "http://127.0.0.1:8080/api/v2/vm"
     assert client.timeout == (10.0, 30.0)
     assert "ansible-core/" in client.user_agent
 
 
-def test_poll_until_times_out_with_the_last_value():
-    now = [0.0]
-    slept = []
-
-    def sleep(seconds):
-        slept.append(seconds)
-        now[0] += seconds
-
-    with pytest.raises(WaitTimeout) as raised:
-        poll_until(lambda: "CREATING", lambda v: v == "AVAILABLE", 10, schedule=PollSchedule(1, 2, 4),
-                   sleep=sleep, clock=lambda: now[0])
-    assert raised.value.last == "CREATING" and raised.value.waited == 10
-    assert slept == [1, 2, 4, 3]
-
-
-def test_poll_until_done_may_stop_at_once():
-    def done(value):
-        raise RuntimeError("terminal")
-
-    with pytest.raises(RuntimeError):
-        poll_until(lambda: "UNAVAILABLE", done, 10, sleep=lambda s: None)
+def test_empty_environment_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("ZENLAYERCLOUD_SCHEME", "")
+    with pytest.raises(AnsibleFallbackNotFound):
+        non_empty_env("ZENLAYERCLOUD_SCHEME")
+    monkeypatch.setenv("ZENLAYERCLOUD_SCHEME", "http")
+    assert non_empty_env("ZENLAYERCLOUD_SCHEME") == "http"

@@ -10,18 +10,18 @@ import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
-    WAIT_CAP_SECONDS,
+    creating_images,
     custom_images_named,
     description_problem,
     find_image_anywhere,
     get_image,
     image_quota,
-    image_wait_schedule,
     name_problem,
     quota_is_full,
     shape_image,
     zone_supports_images,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT
 
 RAW = {"imageId": "img-1", "imageName": "web", "imageType": "CUSTOM_IMAGE", "imageSize": "40",
        "imageDescription": None, "imageVersion": "1", "imageStatus": "AVAILABLE", "category": "Ubuntu", "osType": "linux"}
@@ -59,9 +59,23 @@ def test_description_limit():
 
 
 def test_wait_schedule_is_short_first_and_capped():
-    intervals = list(itertools.islice(image_wait_schedule().intervals(), 20))
-    assert intervals[0] <= 2 and max(intervals) == WAIT_CAP_SECONDS <= 15
+    intervals = list(itertools.islice(IMAGE_WAIT.intervals(), 20))
+    assert intervals[0] <= 2 and max(intervals) == IMAGE_WAIT.cap <= 15
     assert intervals == sorted(intervals)
+
+
+@pytest.mark.parametrize("name", ["db-golden\n", "db-golden\r\n", "\ndb"])
+def test_a_name_with_a_line_break_is_refused(name):
+    assert name_problem(name) is not None
+
+
+def test_creating_images(emulator):
+    emulator.patch(timings={"image_seconds": 10000})
+    assert emulator.call("CreateImage", {"instanceId": "ins-hkg-db-0001", "imageName": "db-img"}).status == 200
+    client = ZenlayerClient(domain=emulator.domain, scheme="http", access_key_id=emulator.credentials.access_key_id,
+                            access_key_password=emulator.credentials.access_key_password, retries=0)
+    assert [image["imageName"] for image in creating_images(client, "HKG-A")] == ["db-img"]
+    assert creating_images(client, "FRA-A") == []
 
 
 def test_zone_support_known_and_unknown():

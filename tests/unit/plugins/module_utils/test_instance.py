@@ -13,7 +13,6 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._api import Zenlaye
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     SETTLES_TO,
     chunks,
-    creating_images_in_zone,
     describe_instances,
     get_instance,
     instance_statuses,
@@ -80,11 +79,3 @@ def test_describe_and_get(emulator):
     assert get_instance(client, "ins-hkg-db-0001")["instanceStatus"] == "STOPPED"
     assert get_instance(client, "ins-nope") is None
     assert {item["instanceId"] for item in describe_instances(client, zoneId="SIN-E")} == {"ins-sin-app-0001"}
-
-
-def test_creating_images_in_zone(emulator):
-    emulator.patch(timings={"image_seconds": 10000})
-    assert emulator.call("CreateImage", {"instanceId": "ins-hkg-db-0001", "imageName": "db-img"}).status == 200
-    found = creating_images_in_zone(client_for(emulator), "HKG-A")
-    assert [image["imageName"] for image in found] == ["db-img"]
-    assert creating_images_in_zone(client_for(emulator), "FRA-A") == []

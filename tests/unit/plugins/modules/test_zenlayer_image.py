@@ -36,10 +36,10 @@ def test_check_create_rerun_update_absent(emulator_env, capsys):
     predicted = run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=True)
     assert predicted["changed"] is True and not predicted.get("failed")
     assert predicted["image"]["image_id"] is None
-    assert predicted["image"]["image_status"] == "CREATING"
+    assert predicted["image"]["image_status"] == "AVAILABLE", "a real run with wait=true ends AVAILABLE"
     assert predicted["image"]["zone_id"] == "HKG-A" and predicted["image"]["image_size"] == 80
     assert predicted["diff"] == {"before": {}, "after": {"image_name": "web", "image_description": None,
-                                                         "image_status": "CREATING"}}
+                                                         "image_status": "AVAILABLE"}}
     assert writes(emu) == []
 
     created = run(capsys, instance_id=STOPPED_HKG, name="web", description="first")
@@ -213,10 +213,10 @@ def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
 # -- waiting --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.emulator(time_scale=1.0)
 def test_wait_timeout_then_a_rerun_resumes_the_wait(emulator_env, capsys):
     emulator_env.patch(timings={"image_seconds": 4})
     timed_out = run(capsys, instance_id=STOPPED_HKG, name="web", wait_timeout=1)
+    assert timed_out["changed"] is True, "the image was made: a failure after the write reports it"
     assert timed_out["failed"] is True
     image_id = emulator_env.images(name="web")[0]["imageId"]
     assert image_id in timed_out["msg"] and "CREATING" in timed_out["msg"] and "re-run" in timed_out["msg"]
@@ -229,6 +229,7 @@ def test_wait_timeout_then_a_rerun_resumes_the_wait(emulator_env, capsys):
 def test_unavailable_fails_at_once_and_on_rerun(emulator_env, capsys):
     failed = run(capsys, instance_id=BROKEN_FRA, name="broken")
     assert failed["failed"] is True and "UNAVAILABLE" in failed["msg"] and "state=absent" in failed["msg"]
+    assert failed["changed"] is True, "CreateImage made an image, even a failed one: the run reports it"
     image_id = emulator_env.images(name="broken")[0]["imageId"]
     assert image_id in failed["msg"]
     again = run(capsys, instance_id=BROKEN_FRA, name="broken")
@@ -236,8 +237,8 @@ def test_unavailable_fails_at_once_and_on_rerun(emulator_env, capsys):
     assert len(emulator_env.requests("CreateImage")) == 1
 
 
-@pytest.mark.emulator(time_scale=0.5)
 def test_absent_waits_for_a_creating_image_then_deletes_it(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 10})
     made = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
     refused = run(capsys, zone_id="HKG-A", name="web", state="absent", wait=False)
     assert refused["failed"] is True and "CREATING" in refused["msg"]
@@ -271,12 +272,13 @@ def test_public_images_are_never_deleted(emulator_env, capsys):
     ({"instance_id": STOPPED_HKG, "name": ""}, "1 to 24 characters"),
     ({"instance_id": STOPPED_HKG, "name": "web", "description": "d" * 256}, "at most 255"),
     ({"instance_id": STOPPED_HKG, "name": "web", "wait_timeout": 0}, "wait_timeout must be"),
-    ({"instance_id": STOPPED_HKG}, "state=present needs name"),
-    ({"name": "web"}, "instance_id"),
-    ({"name": "web", "image_id": "img-1", "zone_id": "HKG-A"}, "image_id is only used with state=absent"),
-    ({"state": "absent"}, "needs image_id, or name"),
-    ({"state": "absent", "name": "web"}, "needs zone_id or instance_id"),
-    ({"state": "absent", "name": "web", "image_id": "img-1"}, "not both"),
+    ({"instance_id": STOPPED_HKG, "name": "web\n"}, "letters, digits"),
+    ({"instance_id": STOPPED_HKG}, "state is present but all of the following are missing: name"),
+    ({"name": "web"}, "state is present but any of the following are missing: instance_id, zone_id"),
+    ({"name": "web", "image_id": "img-1", "zone_id": "HKG-A"}, "mutually exclusive: name|image_id"),
+    ({"state": "absent"}, "state is absent but any of the following are missing: image_id, name"),
+    ({"state": "absent", "name": "web"}, "name needs zone_id or instance_id"),
+    ({"state": "absent", "name": "web", "image_id": "img-1"}, "mutually exclusive: name|image_id"),
 ])
 def test_input_is_checked_before_any_request(emulator_env, capsys, args, expected):
     result = run(capsys, **args)

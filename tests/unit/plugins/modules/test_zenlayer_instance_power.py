@@ -90,14 +90,14 @@ def test_start_and_idempotence(emulator_env, capsys):
     assert not writes(emu)
 
 
-def test_restarted_stops_waits_then_starts(emulator_env, capsys):
+def test_restarted_reboots_running_and_starts_stopped(emulator_env, capsys):
     emu = emulator_env
     result = run(capsys, instance_ids=[RUNNING_1, STOPPED_1], state="restarted")
     assert result["changed"] is True and statuses(result) == {RUNNING_1: "RUNNING", STOPPED_1: "RUNNING"}
     assert [(entry["action"], entry["body"]["instanceIds"]) for entry in writes(emu)] == [
-        ("StopInstances", [RUNNING_1]), ("StartInstances", [RUNNING_1, STOPPED_1])]
+        ("RebootInstances", [RUNNING_1]), ("StartInstances", [STOPPED_1])]
     moves = [(event["from"], event["to"]) for event in emu.events() if event["id"] == RUNNING_1]
-    assert ("STOPPING", "STOPPED") in moves and moves[-1] == ("BOOTING", "RUNNING")
+    assert moves[-2:] == [("RUNNING", "REBOOT"), ("REBOOT", "RUNNING")]
 
 
 def test_wait_false_returns_after_the_request(emulator_env, capsys):
@@ -190,12 +190,14 @@ def test_starting_an_imaging_instance_names_the_image_when_it_takes_too_long(emu
     assert [entry["action"] for entry in writes(emu)] == ["CreateImage"]
 
 
-def test_check_mode_warns_about_an_imaging_instance(emulator_env, capsys):
+def test_check_mode_predicts_the_start_after_the_image_without_waiting(emulator_env, capsys):
     emu = emulator_env
-    image_id = _start_imaging(emu, 10000)
+    _start_imaging(emu, 10000)
     result = run(capsys, instance_id=STOPPED_1, state="running", check_mode=True)
-    assert result["changed"] is True and image_id in json.dumps(result.get("warnings"))  # 2.19 wraps warnings
+    assert result["changed"] is True and statuses(result) == {STOPPED_1: "RUNNING"}
+    assert result["diff"]["before"] == {"instances": {STOPPED_1: "IMAGING"}}
     assert [entry["action"] for entry in writes(emu)] == ["CreateImage"]
+    assert "DescribeInstancesStatus" not in [entry["action"] for entry in emu.requests()]
 
 
 @pytest.mark.parametrize("dead_end", ["RECYCLE", "CREATE_FAILED", "RELEASING"])

@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances"})
+WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
+                           "RebootInstances"})
 
 
 @contextlib.contextmanager

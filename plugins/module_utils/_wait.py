@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Waiting: poll schedules, the clock every wait and retry reads, and poll_until."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Clock:
+    """Monotonic time and sleep. Tests put a faster one in SYSTEM_CLOCK's place (see _base.AnsibleZenlayer.clock)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = Clock()
+
+
+class PollSchedule:
+    """Waits between status polls: a first wait growing geometrically up to a cap."""
+
+    def __init__(self, first: float, factor: float, cap: float) -> None:
+        self.first, self.factor, self.cap = first, factor, cap
+
+    def intervals(self) -> Iterator[float]:
+        interval = self.first
+        while True:
+            yield interval
+            interval = min(self.cap, interval * self.factor)
+
+
+# How a wait for an image polls: one early look (short images), then every 15 s. Measured in docs/benchmarks.md:
+# with fewer status calls than a fixed 15 s poller a wait cannot also beat a 10 s poller's latency, so calls come first.
+IMAGE_WAIT = PollSchedule(first=2.0, factor=7.0, cap=15.0)
+# How a wait for instance power states polls: instances stop and boot in seconds to a minute.
+POWER_WAIT = PollSchedule(first=1.0, factor=1.5, cap=10.0)
+# How often an accepted write whose answer was lost is looked for before it is declared not done.
+LOST_ANSWER_LOOKS = PollSchedule(first=1.0, factor=2.0, cap=4.0)
+
+
+class WaitTimeout(Exception):
+    """The wait ran out; `last` is the last value fetched (None when nothing was fetched)."""
+
+    def __init__(self, last: object, waited: float, polls: int) -> None:
+        super().__init__("timed out after %.0f s" % waited)
+        self.last, self.waited, self.polls = last, waited, polls
+
+
+def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, *, schedule: PollSchedule,
+               clock: Clock, fetch_first: bool = True) -> T:
+    """Fetch until done(value) holds and return that value; raise WaitTimeout with the last value seen.
+
+    `done` may raise to stop the wait at once (a terminal state). fetch_first=False skips the look at once, for a
+    caller that has just seen the value not done (it saves one call per wait)."""
+    started = clock.monotonic()
+    polls = 1 if fetch_first else 0
+    value = fetch() if fetch_first else None
+    for interval in schedule.intervals():
+        if polls and done(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
+        remaining = timeout - (clock.monotonic() - started)
+        if remaining <= 0:
+            raise WaitTimeout(value, clock.monotonic() - started, polls)
+        clock.sleep(min(interval, remaining))
+        value = fetch()
+        polls += 1
+    raise AssertionError("unreachable: intervals() never ends")
