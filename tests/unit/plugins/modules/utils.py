@@ -41,11 +41,20 @@ def run_module(main: Callable[[], None], capsys: Any, args: dict[str, Any], *, c
     if diff:
         args["_ansible_diff"] = True
     capsys.readouterr()
+    _forget_earlier_warnings()
     with module_args(args):
         with pytest.raises(SystemExit):
             main()
     out = capsys.readouterr().out
     return json.loads(out[out.index("{"):])
+
+
+def _forget_earlier_warnings() -> None:
+    """Ansible keeps a module's warnings in a process-wide store: a run in this process must not see the last one's."""
+    from ansible.module_utils.common import warnings  # pylint: disable=import-outside-toplevel
+
+    for store in (warnings._global_warnings, warnings._global_deprecations):  # pylint: disable=protected-access
+        store.clear()
 
 
 def writes(emulator: Any) -> list[dict]:

@@ -1,0 +1,91 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A failure after a write was sent (or may have been sent) reports changed: true, for every module that writes:
+a re-run then knows something changed, and the role knows the instance's power must be put back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_instance_power
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
+
+RUNNING_ID = "ins-hkg-web-0001"
+STOPPED_ID = "ins-hkg-db-0001"
+READS_FAIL = {"kind": "error", "status": 503, "code": "SERVICE_TEMPORARY_UNAVAILABLE", "times": None}
+
+
+def performed(emu: Any, action: str) -> int:
+    return sum(1 for entry in emu.requests(action) if entry["performed"])
+
+
+# -- zenlayer_instance_power -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state, instance_id, action", [("stopped", RUNNING_ID, "StopInstances"),
+                                                        ("running", STOPPED_ID, "StartInstances"),
+                                                        ("restarted", RUNNING_ID, "RebootInstances")])
+def test_power_action_done_then_its_answer_and_every_read_lost(emulator_env, capsys, state, instance_id, action):
+    emulator_env.add_faults({"action": action, "kind": "lose_response_5xx"},
+                            dict(READS_FAIL, action="DescribeInstancesStatus"))
+    result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [instance_id], "state": state})
+    assert result["failed"] is True and performed(emulator_env, action) == 1
+    assert result["changed"] is True, "the action was done: the failure must say so"
+
+
+def test_power_action_done_then_the_wait_times_out(emulator_env, capsys):
+    emulator_env.patch(timings={"stop_seconds": 10000})
+    result = run_module(zenlayer_instance_power.main, capsys,
+                        {"instance_ids": [RUNNING_ID], "state": "stopped", "wait_timeout": 5})
+    assert result["failed"] is True and "timed out" in result["msg"]
+    assert result["changed"] is True
+    assert [item["instance_status"] for item in result["instances"]] == ["STOPPING"]
+
+
+def test_power_action_refused_by_the_api_reports_no_change(emulator_env, capsys):
+    emulator_env.add_faults({"action": "StopInstances", "kind": "error", "status": 400, "code": "OPERATION_DENIED_TEST"})
+    result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped"})
+    assert result["failed"] is True and result["changed"] is False, "a refused write changed nothing"
+
+
+# -- zenlayer_image ------------------------------------------------------------------------------------------------
+
+
+def test_image_created_then_the_wait_times_out(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 10000})
+    result = run_module(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web", "wait_timeout": 5})
+    assert result["failed"] is True and "re-run the task to resume the wait" in result["msg"]
+    assert result["changed"] is True and result["image"]["image_status"] == "CREATING"
+
+
+def test_image_created_then_every_read_fails(emulator_env, capsys):
+    emulator_env.add_faults({"action": "CreateImage", "kind": "lose_response_5xx"},
+                            {"action": "DescribeImages", "kind": "error", "status": 503, "times": None, "after": 1})
+    result = run_module(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web"})
+    assert result["failed"] is True and performed(emulator_env, "CreateImage") == 1
+    assert result["changed"] is True
+
+
+def test_image_delete_whose_outcome_is_unknown_reports_a_change(emulator_env, capsys):
+    emulator_env.patch(images={"img-web": {"imageName": "web", "zoneId": "HKG-A"}})
+    emulator_env.add_faults({"action": "DeleteImages", "kind": "error", "status": 503, "times": None})
+    result = run_module(zenlayer_image.main, capsys, {"zone_id": "HKG-A", "name": "web", "state": "absent"})
+    assert result["failed"] is True and result["changed"] is True, "a 5xx may follow a delete that was done"
+
+
+def test_image_delete_done_then_answer_lost_succeeds_as_a_change(emulator_env, capsys):
+    emulator_env.patch(images={"img-web": {"imageName": "web", "zoneId": "HKG-A"}})
+    emulator_env.add_faults({"action": "DeleteImages", "kind": "lose_response_5xx"})
+    result = run_module(zenlayer_image.main, capsys, {"zone_id": "HKG-A", "name": "web", "state": "absent"})
+    assert not result.get("failed") and result["changed"] is True
+    assert emulator_env.images(name="web") == []
+
+
+def test_description_update_done_then_answer_lost_is_a_change(emulator_env, capsys):
+    emulator_env.patch(images={"img-web": {"imageName": "web", "zoneId": "HKG-A", "imageDescription": "old"}})
+    emulator_env.add_faults({"action": "ModifyImagesAttributes", "kind": "lose_response_5xx", "times": None})
+    result = run_module(zenlayer_image.main, capsys, {"zone_id": "HKG-A", "name": "web", "description": "new"})
+    assert result["failed"] is True and result["changed"] is True
+    assert emulator_env.images(name="web")[0]["imageDescription"] == "new"
