@@ -2,7 +2,7 @@
 # The demo (`make demo`): image a running instance with the role zenlayer.cloud.image_from_instance against the
 # local emulator, twice, and show that the second run changes nothing and never stops the instance.
 #
-# Needs python3 (3.9+) and access to PyPI the first time: it builds its own venv in .venvs/demo (ansible-core 2.19
+# Needs python3 (3.11+, for ansible-core 2.19) and access to PyPI the first time: it builds its own venv in .venvs/demo (ansible-core 2.19
 # and requests) and reuses it afterwards. Exits non-zero when anything is off.
 set -euo pipefail
 

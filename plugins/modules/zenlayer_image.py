@@ -452,8 +452,9 @@ class ZenlayerImage(AnsibleZenlayer):
                                 "from instances in other zones" % (zone_id, instance_id))
         with self.step("Reading the image quota of zone %s" % zone_id):
             quota = image_quota(self.client, zone_id)
-            images = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE) if quota_is_full(quota) else []
-        if images:
+            full = quota_is_full(quota)
+            images = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE) if full else []
+        if full:
             raise ZenlayerError("zone %s already holds %s of %s custom images, the quota: %s. Delete one "
                                 "(zenlayer.cloud.zenlayer_image state=absent) or ask Zenlayer support to raise the quota"
                                 % (zone_id, quota["count"], quota["maxCount"], describe_image_list(images)),

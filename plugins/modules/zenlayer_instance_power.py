@@ -199,6 +199,9 @@ POWER_ACTIONS = {
     "reboot": ("RebootInstances", RUNNING, REBOOT, "Restarting"),
     "start": ("StartInstances", STOPPED, BOOTING, "Starting"),
 }
+# A stop or start sent twice does no harm (the second finds the instance moving and is refused or comes to nothing); a
+# reboot sent twice restarts the instance twice, and a quick reboot can end between two looks: never resent.
+RESENT_AFTER_A_LOST_ANSWER = ("stop", "start")
 # How long an accepted power action whose answer was lost is watched for (writes are asynchronous).
 LOST_ANSWER_GRACE_SECONDS = 10.0
 
@@ -359,6 +362,12 @@ class InstancePower(AnsibleZenlayer):
                     if not err.outcome_unknown:
                         raise
                     not_done = self._still_waiting_after_lost_answer(chunk, from_status)
+                    if not_done and action not in RESENT_AFTER_A_LOST_ANSWER:
+                        raise ZenlayerError(
+                            "the answer to %s for %s was lost (%s) and no restart was seen within %.0f s: it may have been "
+                            "too quick to see, or not done. It is not sent again (a second one would restart the "
+                            "instance twice): check the instance, and re-run if it did not restart"
+                            % (api_action, ", ".join(not_done), err, LOST_ANSWER_GRACE_SECONDS), error=err.to_dict())
                     if not_done:
                         self.write(api_action, dict(params, instanceIds=not_done))
         self.statuses.update(dict.fromkeys(instance_ids, moving_status))

@@ -1,4 +1,4 @@
-"""ZC2-HMAC-SHA256 request signing and verification (zenlayer-vm-api.md section 2).
+"""ZC2-HMAC-SHA256 request signing and verification (docs/api-notes.md, "Signature").
 
 Standard library only.  Used by the emulator to verify requests and by the test harness to sign them.
 """

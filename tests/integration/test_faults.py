@@ -26,7 +26,7 @@ BROKEN_ID = "ins-fra-broken-0001"   # STOPPED, FRA-A, its images turn UNAVAILABL
 FRA_RUNNING_ID = "ins-fra-app-0001"  # RUNNING, FRA-A
 BEFORE = {RUNNING_ID: "RUNNING", STOPPED_ID: "STOPPED", FRA_RUNNING_ID: "RUNNING", BROKEN_ID: "STOPPED"}
 TARGETS = ("zenlayer_image", "zenlayer_instance_power", "image_from_instance")
-WRITE_ACTIONS = ("CreateImage", "StopInstances", "StartInstances")
+WRITE_ACTIONS = ("CreateImage", "StopInstances", "StartInstances", "RebootInstances")
 
 
 # -- plays ----------------------------------------------------------------------------------------------------------
@@ -42,9 +42,13 @@ def image_task(instance_id: str = STOPPED_ID, name: str = "rel-img", timeout: in
     return {"name": "under test", "zenlayer.cloud.zenlayer_image": options, "register": "out", "ignore_errors": True}
 
 
-def power_task(instance_id: str = RUNNING_ID, state: str = "restarted", timeout: int = 60) -> dict:
-    options = {"instance_ids": [instance_id], "state": state, "wait_timeout": timeout}
-    return {"name": "under test", "zenlayer.cloud.zenlayer_instance_power": options, "register": "out", "ignore_errors": True}
+def power_tasks(instance_id: str = RUNNING_ID, timeout: int = 60) -> list[dict]:
+    """Stop, then start: both power writes under the fault (a restart is one RebootInstances, never resent unseen)."""
+    steps = [{"name": "power %s" % state, "zenlayer.cloud.zenlayer_instance_power": {
+        "instance_ids": [instance_id], "state": state, "wait_timeout": timeout}} for state in ("stopped", "running")]
+    return [{"block": steps + [{"name": "under test", "ansible.builtin.debug": {"msg": "RESULT OK"}}],
+             "rescue": [{"name": "under test", "ansible.builtin.debug": {
+                 "msg": "RESULT FAILED in '{{ ansible_failed_task.name }}': {{ ansible_failed_result.msg | default('') }}"}}]}]
 
 
 def role_tasks(instance_id: str = RUNNING_ID, name: str = "rel-role", timeout: int = 60) -> list[dict]:
@@ -52,16 +56,17 @@ def role_tasks(instance_id: str = RUNNING_ID, name: str = "rel-role", timeout: i
     return [{"block": [{"name": "role", "ansible.builtin.include_role": {"name": "zenlayer.cloud.image_from_instance"},
                         "vars": {"image_from_instance_instance_id": instance_id, "image_from_instance_name": name,
                                  "image_from_instance_stop_timeout": timeout, "image_from_instance_wait_timeout": timeout}},
-                       {"name": "under test", "ansible.builtin.debug": {"msg": "ROLE OK {{ image_from_instance_image.image_id }}"}}],
+                       {"name": "under test", "ansible.builtin.debug": {"msg": "RESULT OK {{ image_from_instance_image.image_id }}"}}],
              "rescue": [{"name": "under test", "ansible.builtin.debug": {
-                 "msg": "ROLE FAILED in '{{ ansible_failed_task.name }}': {{ ansible_failed_result.msg | default('') }}"}}]}]
+                 "msg": "RESULT FAILED in '{{ ansible_failed_task.name }}': {{ ansible_failed_result.msg | default('') }}"}}]}]
 
 
 def plays_for(target: str, connection: dict | None = None, **kwargs: Any) -> list[dict]:
     if target == "zenlayer_image":
         return _play([image_task(**kwargs)], connection)
     if target == "zenlayer_instance_power":
-        return _play([power_task(**kwargs)], connection)
+        kwargs.pop("name", None)
+        return _play(power_tasks(**kwargs), connection)
     return _play(role_tasks(**kwargs), connection)
 
 
@@ -71,8 +76,8 @@ def outcome_of(run: Any) -> tuple[bool, str]:
     """(failed, message) of the task under test."""
     record = run.task("under test")
     result = record["result"]
-    if "msg" in result and str(result.get("msg", "")).startswith("ROLE "):
-        return result["msg"].startswith("ROLE FAILED"), result["msg"]
+    if "msg" in result and str(result.get("msg", "")).startswith("RESULT "):
+        return result["msg"].startswith("RESULT FAILED"), result["msg"]
     if record["status"] == "failed" or result.get("failed"):
         return True, str(result.get("msg"))
     if "image" in result and result["image"]:
@@ -140,8 +145,9 @@ FAULTS: dict[str, dict[str, Any]] = {
         "expect": "success",
     },
     "StopInstances refused (403)": {
-        "rules": [{"action": "StopInstances", "kind": "error", "status": 403, "code": "OPERATION_DENIED",
-                   "message": "Stop refused by policy (injected).", "times": None, "for_seconds": 60}],
+        "rules": [{"action": action, "kind": "error", "status": 403, "code": "OPERATION_DENIED",
+                   "message": "Stop refused by policy (injected).", "times": None, "for_seconds": 60}
+                  for action in ("StopInstances",)],
         "expect": "failure naming the refusal; instance untouched",
         "targets": ("zenlayer_instance_power", "image_from_instance"),
     },

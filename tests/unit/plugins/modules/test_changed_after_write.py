@@ -89,3 +89,18 @@ def test_description_update_done_then_answer_lost_is_a_change(emulator_env, caps
     result = run_module(zenlayer_image.main, capsys, {"zone_id": "HKG-A", "name": "web", "description": "new"})
     assert result["failed"] is True and result["changed"] is True
     assert emulator_env.images(name="web")[0]["imageDescription"] == "new"
+
+
+def test_a_reboot_whose_answer_was_lost_and_that_was_not_seen_is_never_sent_twice(emulator_env, capsys):
+    emulator_env.add_faults({"action": "RebootInstances", "kind": "error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
+    result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "restarted"})
+    assert result["failed"] is True and "not sent again" in result["msg"] and "check the instance" in result["msg"]
+    assert result["changed"] is True, "the reboot may have been done"
+    assert len(emulator_env.requests("RebootInstances")) == 1
+
+
+def test_a_stop_whose_answer_was_lost_and_that_was_not_done_is_sent_again(emulator_env, capsys):
+    emulator_env.add_faults({"action": "StopInstances", "kind": "error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
+    result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped"})
+    assert not result.get("failed") and result["changed"] is True
+    assert [entry["performed"] for entry in emulator_env.requests("StopInstances")] == [False, True]

@@ -109,6 +109,10 @@ def _full_quota(emu: Any) -> None:
     emu.patch(image_quota=1, images={"img-other": {"imageName": "other", "zoneId": "HKG-A"}})
 
 
+def _no_quota(emu: Any) -> None:
+    emu.patch(image_quota=0)
+
+
 def _duplicates(emu: Any) -> None:
     emu.patch(images={"img-dup-1": {"imageName": "web", "zoneId": "HKG-A"},
                       "img-dup-2": {"imageName": "web", "zoneId": "HKG-A"}})
@@ -140,6 +144,7 @@ IMAGE_CELLS = {
     "exists unavailable": (_with_image("UNAVAILABLE"), CREATE),
     "duplicate names": (_duplicates, CREATE),
     "quota full": (_full_quota, CREATE),
+    "quota of zero": (_no_quota, CREATE),
     "zone without images": (_sin_e_stopped, {"instance_id": "ins-sin-app-0001", "name": "web"}),
     "instance imaging": (_imaging, CREATE),
     "instance not found": (_nothing, {"instance_id": "ins-nope", "name": "web"}),
