@@ -122,7 +122,7 @@ def test_log_file_has_one_json_line_per_request_and_no_secret(make_emu, tmp_path
         text = handle.read()
     lines = [json.loads(line) for line in text.splitlines()]
     assert [e["http_status"] for e in lines] == [200, 401]
-    assert set(lines[0]) == {"ts", "action", "http_status", "code", "request_id", "auth", "access_key_id", "body",
+    assert set(lines[0]) == {"ts", "service", "action", "http_status", "code", "request_id", "auth", "access_key_id", "body",
                              "fault", "performed", "duration_ms"}
     for secret in ("emulator-secret-0123456789", "wrong-password", "Signature="):
         assert secret not in text
