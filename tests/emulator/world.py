@@ -20,13 +20,14 @@ DEFAULT_TIMINGS = {"stop_seconds": 2.0, "start_seconds": 2.0, "image_seconds": 3
 DEFAULT_IMAGE_QUOTA = 5
 MAX_IDS = 100
 MAX_PAGE_SIZE = 1000
-IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,24}$")
+# fullmatch, never "$": "$" also matches before a trailing newline, and "name\n" must be refused
+IMAGE_NAME_RE = re.compile(r"[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,24}")
 RECYCLED_STATUSES = ("RECYCLE", "RECYCLING")
 IMAGE_INFO_FIELDS = ("imageId", "imageName", "imageType", "imageSize", "imageDescription", "imageVersion",
                      "imageStatus", "category", "osType")
 HEALTHY_DISK_STATUSES = ("IN_USE", "AVAILABLE")
 DISK_TYPES = ("SYSTEM", "DATA")
-TAG_TEXT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+TAG_TEXT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_TAGS = 20
 # the emulator's own name for what DescribeResourceByTags calls a VM instance (Zenlayer's value is not published)
 INSTANCE_RESOURCE_TYPE = "instance"
@@ -108,7 +109,7 @@ def paginate(items: list, body: dict) -> tuple[int, list]:
 
 def check_image_name(name: str) -> None:
     """1-24 characters: letters, digits, Chinese characters, '-' and '_'."""
-    if not IMAGE_NAME_RE.match(name):
+    if not IMAGE_NAME_RE.fullmatch(name):
         raise ApiError(400, "INVALID_PARAMETER_IMAGE_NAME",
                        "imageName must be 1-24 characters of letters, digits, Chinese characters, '-' or '_'.")
 
@@ -125,7 +126,7 @@ def check_tag_text(what: str, text: Any) -> str:
     strict reading of what is undocumented)."""
     if not isinstance(text, str):
         raise ApiError(400, "INVALID_PARAMETER_TYPE", "A tag %s must be a string." % what)
-    if not TAG_TEXT_RE.match(text):
+    if not TAG_TEXT_RE.fullmatch(text):
         raise ApiError(400, "INVALID_PARAMETER_TAG_%s" % what.upper(),
                        "A tag %s must be 1-64 letters, digits, '-', '_' or '.', got %r." % (what, text))
     return text
