@@ -2,6 +2,8 @@
 
 Every public method takes the world lock.  Status transitions are stored as wall-clock times ("pending") and applied
 lazily whenever the world is read or changed, so the state file can be reloaded after a restart without losing them.
+A write is split in two: _act_<Action> validates it against the visible world and returns its plan, _apply_<Action>
+makes the plan happen, at once or (with an async lag) when its queued effect in `accepted` falls due.
 """
 from __future__ import annotations
 
