@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Callable, NamedTuple
 
@@ -232,10 +233,10 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
         except urllib.error.HTTPError as error:
             raise EmulatorError("%s /_emulator/%s -> %s: %s" % (method, path, error.code, error.read()[:500])) from error
 
-    def requests(self, action: str | None = None) -> list[dict]:
-        """Logged API requests (optionally of one action), oldest first."""
-        suffix = "?action=%s" % urllib.request.quote(action) if action else ""
-        return self.admin("GET", "requests" + suffix)["requests"]
+    def requests(self, action: str | None = None, service: str | None = None) -> list[dict]:
+        """Logged API requests (optionally of one action and/or service: 'vm' or 'zrm'), oldest first."""
+        query = urllib.parse.urlencode({k: v for k, v in (("action", action), ("service", service)) if v})
+        return self.admin("GET", "requests" + ("?" + query if query else ""))["requests"]
 
     def clear_requests(self) -> None:
         """Empty the request log."""

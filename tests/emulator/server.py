@@ -106,10 +106,11 @@ class Emulator:
                 with open(self.log_file, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
 
-    def requests(self, action: str | None = None) -> list[dict]:
-        """Logged API requests, optionally of one action."""
+    def requests(self, action: str | None = None, service: str | None = None) -> list[dict]:
+        """Logged API requests, optionally of one action and/or one service."""
         with self._log_lock:
-            return [dict(e) for e in self._log if action is None or e["action"] == action]
+            return [dict(e) for e in self._log
+                    if (action is None or e["action"] == action) and (service is None or e["service"] == service)]
 
     def clear_requests(self) -> None:
         """Forget the in-memory request log (the --log file is kept)."""
@@ -290,7 +291,7 @@ class Emulator:
         return 200, {"ok": True, "port": self.port}
 
     def _admin_get_requests(self, query: dict, _raw: bytes) -> tuple[int, Any]:
-        return 200, {"requests": self.requests((query.get("action") or [None])[0])}
+        return 200, {"requests": self.requests((query.get("action") or [None])[0], (query.get("service") or [None])[0])}
 
     def _admin_delete_requests(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
         self.clear_requests()

@@ -113,6 +113,8 @@ def test_services_and_actions_do_not_mix(emu) -> None:
     assert emu.call("DescribeResourceTags", {"resourceUuid": RUNNING_HKG}, service="zrm",
                     password="wrong-secret").body["code"] == "AUTH_SIGNATURE_MISMATCH"
     assert emu.requests()[-1]["service"] == "zrm"
+    assert {e["service"] for e in emu.requests(service="vm")} == {"vm"}
+    assert [e["action"] for e in emu.requests(service="zrm")] == ["DescribeZones"] + ["DescribeResourceTags"] * 3
 
 
 def test_tag_permission_denied_for_a_key(emu) -> None:
