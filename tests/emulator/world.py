@@ -481,8 +481,8 @@ class World:
         if inst is None or inst["instanceStatus"] not in ("STOPPED", "IMAGING"):
             # accepted earlier, but the instance moved on before the job ran: the image fails, the instance is untouched
             self._schedule(image, "UNAVAILABLE", delay, now)
-            return ["instance %s is %s: image %s fails" % (plan["instanceId"], inst["instanceStatus"] if inst else "gone",
-                                                         image["imageId"])]
+            status = inst["instanceStatus"] if inst else "gone"
+            return ["instance %s is %s: image %s fails" % (plan["instanceId"], status, image["imageId"])]
         outcome = "UNAVAILABLE" if str(inst.get("imageOutcome", "AVAILABLE")).upper() == "UNAVAILABLE" else "AVAILABLE"
         self._set_status("instance", inst, "IMAGING", now)
         self._schedule(image, outcome, delay, now)
@@ -587,8 +587,8 @@ class World:
         for instance_id in plan["instanceIds"]:
             inst = self.instances.get(instance_id)
             if inst is None or inst["instanceStatus"] != required_status:
-                dropped.append("instance %s is %s, not %s" % (instance_id, inst["instanceStatus"] if inst else "gone",
-                                                               required_status))
+                status = inst["instanceStatus"] if inst else "gone"
+                dropped.append("instance %s is %s, not %s" % (instance_id, status, required_status))
                 continue
             self._set_status("instance", inst, moving, now)
             moved.append(inst)
