@@ -1,12 +1,21 @@
 """Fault injection rules and the request rate limiter of the Zenlayer VM API emulator."""
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-FAULT_KINDS = ("throttle", "error", "slow", "drop", "lose_response", "lose_response_5xx")
+FAULT_KINDS = ("throttle", "error", "slow", "drop", "timeout", "lose_response", "lose_response_5xx",
+               "performed_error", "performed_drop", "performed_timeout")
+# kinds whose action is performed before the (faulty) answer
+PERFORMING_KINDS = ("slow", "lose_response", "lose_response_5xx", "performed_error", "performed_drop", "performed_timeout")
+# a held answer never outlives this, so a forgotten rule cannot hang a test run
+MAX_HOLD_SECONDS = 300.0
+DEFAULT_RETRY_AFTER = 1
+# longer than the collection's and the SDK's default client timeout (60 s), so the client gives up first
+DEFAULT_HOLD_SECONDS = 65.0
 
 
 class FaultRuleError(ValueError):
@@ -26,6 +35,7 @@ class FaultRule:
     code: str = "SERVICE_TEMPORARY_UNAVAILABLE"
     message: str = "The service is temporarily unavailable (injected fault)."
     delay: float = 1.0
+    retry_after: int = DEFAULT_RETRY_AFTER
     added_at: float = 0.0
     skipped: int = 0
     fired: int = 0
@@ -46,8 +56,19 @@ class FaultRule:
         rule.status = int(raw.get("status", rule.status))
         rule.code = str(raw.get("code", rule.code))
         rule.message = str(raw.get("message", rule.message))
-        rule.delay = float(raw.get("delay", rule.delay))
+        default_delay = DEFAULT_HOLD_SECONDS if kind in ("timeout", "performed_timeout") else rule.delay
+        rule.delay = float(raw.get("delay", default_delay))
+        if not 0.0 <= rule.delay <= MAX_HOLD_SECONDS:
+            raise FaultRuleError("delay must be between 0 and %g seconds" % MAX_HOLD_SECONDS)
+        rule.retry_after = int(raw.get("retry_after", rule.retry_after))
+        if rule.retry_after < 0:
+            raise FaultRuleError("retry_after must be a non-negative integer")
         return rule
+
+    @property
+    def performs(self) -> bool:
+        """Whether the action is performed before the faulty answer."""
+        return self.kind in PERFORMING_KINDS
 
     def remaining(self) -> int | None:
         """How many more times it fires (None = unlimited)."""
@@ -63,7 +84,8 @@ class FaultRule:
         """JSON view with the remaining count."""
         return {"action": self.action, "kind": self.kind, "times": self.times, "after": self.after,
                 "for_seconds": self.for_seconds, "status": self.status, "code": self.code, "delay": self.delay,
-                "skipped": self.skipped, "fired": self.fired, "remaining": self.remaining(), "active": self.active(now)}
+                "retry_after": self.retry_after, "performs": self.performs, "skipped": self.skipped, "fired": self.fired,
+                "remaining": self.remaining(), "active": self.active(now)}
 
 
 class FaultBook:
@@ -131,3 +153,11 @@ class RateLimiter:
                 self._tokens -= 1.0
                 return True
             return False
+
+    def retry_after(self) -> int:
+        """Whole seconds until the next token (at least 1): the Retry-After of a 429."""
+        if self._rate <= 0:
+            return DEFAULT_RETRY_AFTER
+        with self._lock:
+            missing = max(0.0, 1.0 - self._tokens)
+        return max(1, int(math.ceil(missing / self._rate)))

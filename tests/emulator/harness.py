@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Callable, NamedTuple
 
@@ -35,6 +36,7 @@ SERVER_SCRIPT = os.path.join(_HERE, "server.py")
 SEEDS_DIR = os.path.join(_HERE, "seeds")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+SERVICE_VERSIONS = {"vm": "2023-03-13", "zrm": "2025-10-14"}
 
 
 class Credentials(NamedTuple):
@@ -231,10 +233,10 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
         except urllib.error.HTTPError as error:
             raise EmulatorError("%s /_emulator/%s -> %s: %s" % (method, path, error.code, error.read()[:500])) from error
 
-    def requests(self, action: str | None = None) -> list[dict]:
-        """Logged API requests (optionally of one action), oldest first."""
-        suffix = "?action=%s" % urllib.request.quote(action) if action else ""
-        return self.admin("GET", "requests" + suffix)["requests"]
+    def requests(self, action: str | None = None, service: str | None = None) -> list[dict]:
+        """Logged API requests (optionally of one action and/or service: 'vm' or 'zrm'), oldest first."""
+        query = urllib.parse.urlencode({k: v for k, v in (("action", action), ("service", service)) if v})
+        return self.admin("GET", "requests" + ("?" + query if query else ""))["requests"]
 
     def clear_requests(self) -> None:
         """Empty the request log."""
@@ -270,8 +272,28 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
         self.admin("DELETE", "faults")
 
     def patch(self, **spec: Any) -> None:
-        """POST /_emulator/patch: instances={id: {...}}, images={...}, delete_instances=[...], timings={...}, image_quota=..."""
+        """POST /_emulator/patch: instances={id: {...}}, images={...}, delete_instances=[...], timings={...}, image_quota=...,
+        async_lag=seconds, tag_denied_keys=[...], zrm_denied_keys=[...]"""
         self.admin("POST", "patch", spec)
+
+    def set_async_lag(self, seconds: float) -> None:
+        """Writes take effect `seconds` (x time scale) after they are accepted; 0 = at once."""
+        self.patch(async_lag=seconds)
+
+    def accepted(self) -> list[dict]:
+        """Accepted writes whose effect is not visible yet [{effectId, action, plan, accepted_at, at}]."""
+        return self.state()["accepted"]
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every accepted write took effect and every transition finished."""
+        def settled() -> bool:
+            state = self.state()
+            return not state["accepted"] and not any(r.get("pending") for r in state["instances"] + state["images"])
+        self.wait_for(settled, timeout=timeout)
+
+    def tags(self, instance_id: str) -> dict[str, str]:
+        """The tags of an instance as stored (visible ones), as {key: value}."""
+        return {tag["key"]: tag["value"] for tag in (self.instance(instance_id) or {}).get("tags") or []}
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
         """Poll predicate() until it returns something truthy; raise TimeoutError after timeout seconds."""
@@ -286,14 +308,18 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     # -- raw API calls -------------------------------------------------------------------------------------------
 
-    def call(self, action: str, body: Any = None, *, auth: str = "hmac", version: str = "2023-03-13",  # pylint: disable=too-many-arguments
+    def call(self, action: str, body: Any = None, *, auth: str = "hmac", version: str | None = None,  # pylint: disable=too-many-arguments
              key_id: str | None = None, password: str | None = None, token: str | None = None,
              host: str | None = None, timestamp: int | None = None, headers: dict | None = None,
-             raw_body: bytes | None = None, timeout: float = 10.0) -> ApiAnswer:
-        """One API request signed like the official SDK (auth 'hmac', 'bearer' or 'none'); every part can be overridden."""
+             raw_body: bytes | None = None, timeout: float = 10.0, service: str = "vm") -> ApiAnswer:
+        """One API request signed like the official SDK (auth 'hmac', 'bearer' or 'none'); every part can be overridden.
+
+        service 'vm' posts to /api/v2/vm, 'zrm' to /api/v2/zrm; version defaults to the service's (2023-03-13 for vm,
+        2025-10-14 for zrm)."""
         data = raw_body if raw_body is not None else json.dumps({} if body is None else body).encode("utf-8")
         host = host or self.domain
-        sent = {"x-zc-version": version, "x-zc-service": "vm", "x-zc-action": action,
+        version = version or SERVICE_VERSIONS.get(service, SERVICE_VERSIONS["vm"])
+        sent = {"x-zc-version": version, "x-zc-service": service, "x-zc-action": action,
                 "Content-Type": "application/json", "Host": host}
         if auth == "hmac":
             sent.update(signing.sign_headers(key_id or self.credentials.access_key_id,
@@ -302,16 +328,16 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
         elif auth == "bearer":
             sent["Authorization"] = "Bearer " + (token or self.credentials.token or "")
         sent.update(headers or {})
-        return self._send(data, sent, timeout)
+        return self._send(data, sent, timeout, "/api/v2/" + service)
 
-    def _send(self, data: bytes, headers: dict, timeout: float) -> ApiAnswer:
+    def _send(self, data: bytes, headers: dict, timeout: float, path: str = "/api/v2/vm") -> ApiAnswer:
         if self.tls:
             conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
                                                                            context=self._ssl_context)
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.putrequest("POST", "/api/v2/vm", skip_host=True, skip_accept_encoding=True)
+            conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
             for name, value in headers.items():
                 conn.putheader(name, value)
             conn.putheader("Content-Length", str(len(data)))

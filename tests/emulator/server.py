@@ -25,17 +25,33 @@ if _HERE not in sys.path:
 
 import faults  # noqa: E402  pylint: disable=wrong-import-position
 import signing  # noqa: E402  pylint: disable=wrong-import-position
-from world import ACTIONS, ApiError, PatchError, World  # noqa: E402  pylint: disable=wrong-import-position
+from world import VM_ACTIONS, ZRM_ACTIONS, ApiError, PatchError, World  # noqa: E402  pylint: disable=wrong-import-position
 
-API_PATH = "/api/v2/vm"
+API_PREFIX = "/api/v2/"
 ADMIN_PREFIX = "/_emulator/"
-SERVICE = "vm"
-VERSIONS = ("2023-03-13", "2026-04-01")
 MAX_BODY_BYTES = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Service:
+    """One API service: its x-zc-service name (also the last part of its path), versions and actions."""
+
+    name: str
+    versions: tuple[str, ...]
+    actions: tuple[str, ...]
+
+
+SERVICES = {"vm": Service("vm", ("2023-03-13", "2026-04-01"), VM_ACTIONS),
+            "zrm": Service("zrm", ("2025-10-14",), ZRM_ACTIONS)}
+
+
 class NoAnswer(Exception):
-    """Close the connection without writing a response (drop / lose_response faults)."""
+    """Close the connection without writing a response (drop / lose_response / timeout faults), after holding it
+    open for `hold` seconds."""
+
+    def __init__(self, hold: float = 0.0) -> None:
+        super().__init__("no answer")
+        self.hold = hold
 
 
 @dataclass
@@ -44,6 +60,7 @@ class ApiCall:
 
     ts: float
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    service: str | None = None
     action: str | None = None
     http_status: int | None = None
     code: str | None = None
@@ -53,10 +70,11 @@ class ApiCall:
     fault: str | None = None
     performed: bool = False
     started: float = field(default_factory=time.monotonic)
+    response_headers: dict = field(default_factory=dict)
 
     def log_entry(self) -> dict:
         """The JSON log line / admin log entry (never holds a secret)."""
-        return {"ts": self.ts, "action": self.action, "http_status": self.http_status, "code": self.code,
+        return {"ts": self.ts, "service": self.service, "action": self.action, "http_status": self.http_status, "code": self.code,
                 "request_id": self.request_id, "auth": self.auth, "access_key_id": self.access_key_id,
                 "body": self.body, "fault": self.fault, "performed": self.performed,
                 "duration_ms": round((time.monotonic() - self.started) * 1000.0, 3)}
@@ -88,10 +106,11 @@ class Emulator:
                 with open(self.log_file, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
 
-    def requests(self, action: str | None = None) -> list[dict]:
-        """Logged API requests, optionally of one action."""
+    def requests(self, action: str | None = None, service: str | None = None) -> list[dict]:
+        """Logged API requests, optionally of one action and/or one service."""
         with self._log_lock:
-            return [dict(e) for e in self._log if action is None or e["action"] == action]
+            return [dict(e) for e in self._log
+                    if (action is None or e["action"] == action) and (service is None or e["service"] == service)]
 
     def clear_requests(self) -> None:
         """Forget the in-memory request log (the --log file is kept)."""
@@ -167,17 +186,20 @@ class Emulator:
     # -- API pipeline --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def check_headers(headers: Any) -> str:
-        """x-zc-service, x-zc-version and x-zc-action; returns the action."""
-        service = headers.get("x-zc-service")
-        if service != SERVICE:
-            raise ApiError(400, "INVALID_SERVICE", "x-zc-service must be 'vm', got %r." % service)
+    def check_headers(service: Service, headers: Any) -> str:
+        """x-zc-service (must name the service of the path), x-zc-version and x-zc-action; returns the action."""
+        name = headers.get("x-zc-service")
+        if name != service.name:
+            raise ApiError(400, "INVALID_SERVICE", "x-zc-service must be '%s' at /api/v2/%s, got %r." % (
+                service.name, service.name, name))
         version = headers.get("x-zc-version")
-        if version not in VERSIONS:
-            raise ApiError(400, "INVALID_VERSION", "x-zc-version must be one of %s, got %r." % (", ".join(VERSIONS), version))
+        if version not in service.versions:
+            raise ApiError(400, "INVALID_VERSION", "x-zc-version of %s must be one of %s, got %r." % (
+                service.name, ", ".join(service.versions), version))
         action = headers.get("x-zc-action")
-        if action not in ACTIONS:
-            raise ApiError(400, "INVALID_ACTION", "x-zc-action %r is not an action this emulator knows." % action)
+        if action not in service.actions:
+            raise ApiError(400, "INVALID_ACTION", "x-zc-action %r is not a %s action this emulator knows." % (
+                action, service.name))
         return action
 
     @staticmethod
@@ -188,15 +210,16 @@ class Emulator:
         except (UnicodeDecodeError, ValueError):
             return None
 
-    def handle_api(self, call: ApiCall, headers: Any, raw: bytes) -> tuple[int, dict]:
+    def handle_api(self, call: ApiCall, service: Service, headers: Any, raw: bytes) -> tuple[int, dict]:
         """Run the whole pipeline; return (status, JSON document) or raise NoAnswer."""
         call.action = headers.get("x-zc-action")
         call.body = self.parse_body(raw)
         try:
             if not self.limiter.allow():
-                raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests (emulator --rate-limit).")
+                raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests (emulator --rate-limit).",
+                               {"Retry-After": str(self.limiter.retry_after())})
             self.authenticate(call, headers, raw)
-            self.check_headers(headers)
+            self.check_headers(service, headers)
             if not isinstance(call.body, dict):
                 raise ApiError(400, "INVALID_REQUEST_BODY", "The request body must be a JSON object in UTF-8.")
             return self._with_fault(call)
@@ -207,10 +230,11 @@ class Emulator:
     def error_answer(call: ApiCall, error: ApiError) -> tuple[int, dict]:
         """The error envelope."""
         call.http_status, call.code = error.status, error.code
+        call.response_headers = dict(error.headers)
         return error.status, {"requestId": call.request_id, "code": error.code, "message": error.message}
 
     def _perform(self, call: ApiCall) -> tuple[int, dict]:
-        payload = self.world.perform(call.action, call.body)
+        payload = self.world.perform(call.action, call.body, call.access_key_id)
         call.performed = True
         call.http_status = 200
         response = {"requestId": call.request_id}
@@ -222,22 +246,31 @@ class Emulator:
         if rule is None:
             return self._perform(call)
         call.fault = rule.kind
+        if rule.kind == "slow":
+            time.sleep(rule.delay)
+            return self._perform(call)
+        if rule.performs:
+            return self._perform_then_fail(call, rule)
         if rule.kind == "throttle":
-            raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Request limit exceeded (injected fault).")
+            raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Request limit exceeded (injected fault).",
+                           {"Retry-After": str(rule.retry_after)})
         if rule.kind == "error":
             raise ApiError(rule.status, rule.code, rule.message)
-        if rule.kind == "drop":
-            raise NoAnswer()
-        if rule.kind == "slow":
-            time.sleep(max(rule.delay, 0.0))
-            return self._perform(call)
+        raise NoAnswer(rule.delay if rule.kind == "timeout" else 0.0)
+
+    def _perform_then_fail(self, call: ApiCall, rule: faults.FaultRule) -> tuple[int, dict]:
+        """Perform (accept) the action, then answer as the rule says, whatever the action's own answer was."""
         try:
             self._perform(call)
         except ApiError as error:
             self.error_answer(call, error)
-        if rule.kind == "lose_response":
+        if rule.kind in ("lose_response", "performed_drop"):
             raise NoAnswer()
+        if rule.kind == "performed_timeout":
+            raise NoAnswer(rule.delay)
         done = "performed" if call.performed else "not performed"
+        if rule.kind == "performed_error":
+            return self.error_answer(call, ApiError(rule.status, rule.code, rule.message))
         return self.error_answer(call, ApiError(502, "INTERNAL_SERVER_ERROR",
                                                 "Internal server error (injected fault; the action was %s)." % done))
 
@@ -258,7 +291,7 @@ class Emulator:
         return 200, {"ok": True, "port": self.port}
 
     def _admin_get_requests(self, query: dict, _raw: bytes) -> tuple[int, Any]:
-        return 200, {"requests": self.requests((query.get("action") or [None])[0])}
+        return 200, {"requests": self.requests((query.get("action") or [None])[0], (query.get("service") or [None])[0])}
 
     def _admin_delete_requests(self, _query: dict, _raw: bytes) -> tuple[int, Any]:
         self.clear_requests()
@@ -311,9 +344,11 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(int(length))
 
-    def _send_json(self, status: int, document: Any) -> None:
+    def _send_json(self, status: int, document: Any, headers: dict | None = None) -> None:
         data = json.dumps(document, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -335,20 +370,24 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, raw: bytes) -> None:
         call = ApiCall(ts=time.time())
+        service = SERVICES.get(path.rstrip("/")[len(API_PREFIX):]) if path.startswith(API_PREFIX) else None
+        call.service = service.name if service else None
         try:
-            if path.rstrip("/") != API_PATH:
+            if service is None:
                 status, document = self.emulator.error_answer(call, ApiError(404, "INVALID_PATH", "No API at %s." % path))
             elif method != "POST":
                 status, document = self.emulator.error_answer(call, ApiError(405, "METHOD_NOT_ALLOWED", "Use POST."))
             else:
-                status, document = self.emulator.handle_api(call, self.headers, raw)
-        except NoAnswer:
+                status, document = self.emulator.handle_api(call, service, self.headers, raw)
+        except NoAnswer as no_answer:
             call.http_status = None
             self.emulator.record(call)
             self.close_connection = True
+            # held open past the client's timeout: the log already shows the request while the client still waits
+            time.sleep(no_answer.hold)
             return
         self.emulator.record(call)
-        self._send_json(status, document)
+        self._send_json(status, document, call.response_headers)
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
         """GET."""
@@ -384,9 +423,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     parser.add_argument("--host-alias", action="append", default=[], help="another accepted Host name (repeatable)")
+    parser.add_argument("--async-lag", type=float, default=None,
+                        help="seconds (x --time-scale) between accepting a write and its visible effect "
+                             "(default: the seed's or state's async_lag, else 0)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.async_lag is not None and args.async_lag < 0:
+        parser.error("--async-lag must be >= 0")
     if not args.seed and not (args.state and os.path.exists(args.state)):
         parser.error("--seed is required unless --state names an existing state file")
     return args
@@ -394,7 +438,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_server(args: argparse.Namespace) -> tuple[EmulatorHTTPServer, Emulator, str]:
     """Build (server, emulator, scheme) bound to 127.0.0.1."""
-    world = World.load(args.seed, args.state, args.time_scale)
+    world = World.load(args.seed, args.state, args.time_scale, args.async_lag)
     emulator = Emulator(world, rate_limit=args.rate_limit, max_skew=args.max_skew, log_file=args.log,
                         host_aliases=tuple(args.host_alias))
     handler = type("BoundHandler", (Handler,), {"emulator": emulator})

@@ -2,6 +2,8 @@
 
 Every public method takes the world lock.  Status transitions are stored as wall-clock times ("pending") and applied
 lazily whenever the world is read or changed, so the state file can be reloaded after a restart without losing them.
+A write is split in two: _act_<Action> validates it against the visible world and returns its plan, _apply_<Action>
+makes the plan happen, at once or (with an async lag) when its queued effect in `accepted` falls due.
 """
 from __future__ import annotations
 
@@ -20,21 +22,28 @@ DEFAULT_TIMINGS = {"stop_seconds": 2.0, "start_seconds": 2.0, "image_seconds": 3
 DEFAULT_IMAGE_QUOTA = 5
 MAX_IDS = 100
 MAX_PAGE_SIZE = 1000
-IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,24}$")
+# fullmatch, never "$": "$" also matches before a trailing newline, and "name\n" must be refused
+IMAGE_NAME_RE = re.compile(r"[A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,24}")
 RECYCLED_STATUSES = ("RECYCLE", "RECYCLING")
 IMAGE_INFO_FIELDS = ("imageId", "imageName", "imageType", "imageSize", "imageDescription", "imageVersion",
                      "imageStatus", "category", "osType")
 HEALTHY_DISK_STATUSES = ("IN_USE", "AVAILABLE")
+DISK_TYPES = ("SYSTEM", "DATA")
+TAG_TEXT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+MAX_TAGS = 20
+# the emulator's own name for what DescribeResourceByTags calls a VM instance (Zenlayer's value is not published)
+INSTANCE_RESOURCE_TYPE = "instance"
 
 
 class ApiError(Exception):
     """An API error answered as {"requestId", "code", "message"} with a non-200 HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__("%s %s: %s" % (status, code, message))
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
 class PatchError(ValueError):
@@ -102,7 +111,7 @@ def paginate(items: list, body: dict) -> tuple[int, list]:
 
 def check_image_name(name: str) -> None:
     """1-24 characters: letters, digits, Chinese characters, '-' and '_'."""
-    if not IMAGE_NAME_RE.match(name):
+    if not IMAGE_NAME_RE.fullmatch(name):
         raise ApiError(400, "INVALID_PARAMETER_IMAGE_NAME",
                        "imageName must be 1-24 characters of letters, digits, Chinese characters, '-' or '_'.")
 
@@ -112,6 +121,60 @@ def check_image_description(description: str) -> None:
     if len(description) > 255:
         raise ApiError(400, "INVALID_PARAMETER_IMAGE_DESCRIPTION",
                        "imageDescription must be at most 255 characters, got %d." % len(description))
+
+
+def check_tag_text(what: str, text: Any) -> str:
+    """A tag key or value: 1-64 letters, digits, '-', '_' or '.' (zrm's documented length; the characters are our
+    strict reading of what is undocumented)."""
+    if not isinstance(text, str):
+        raise ApiError(400, "INVALID_PARAMETER_TYPE", "A tag %s must be a string." % what)
+    if not TAG_TEXT_RE.fullmatch(text):
+        raise ApiError(400, "INVALID_PARAMETER_TAG_%s" % what.upper(),
+                       "A tag %s must be 1-64 letters, digits, '-', '_' or '.', got %r." % (what, text))
+    return text
+
+
+def tag_list(body: dict, name: str) -> list[dict] | None:
+    """A list of at most 20 {key, value} objects, keys unique; an absent value is stored as ''."""
+    tags = body.get(name)
+    if tags is None:
+        return None
+    if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
+        raise ApiError(400, "INVALID_PARAMETER_TYPE", "The parameter '%s' must be a list of {key, value} objects." % name)
+    if len(tags) > MAX_TAGS:
+        raise ApiError(400, "INVALID_PARAMETER_TOO_MANY_TAGS",
+                       "The parameter '%s' holds %d tags; at most %d are allowed." % (name, len(tags), MAX_TAGS))
+    checked = []
+    for tag in tags:
+        key = check_tag_text("key", tag.get("key"))
+        value = tag.get("value")
+        if value is not None:
+            check_tag_text("value", value)
+        checked.append({"key": key, "value": "" if value is None else value})
+    keys = [tag["key"] for tag in checked]
+    if len(set(keys)) != len(keys):
+        raise ApiError(400, "INVALID_PARAMETER_TAG_KEY", "The parameter '%s' names a tag key twice." % name)
+    return checked
+
+
+def tag_key_list(body: dict, name: str) -> list[str] | None:
+    """A list of at most 20 tag keys."""
+    keys = param(body, name, "str_list")
+    if keys is None:
+        return None
+    if len(keys) > MAX_TAGS:
+        raise ApiError(400, "INVALID_PARAMETER_TOO_MANY_TAGS",
+                       "The parameter '%s' holds %d keys; at most %d are allowed." % (name, len(keys), MAX_TAGS))
+    return [check_tag_text("key", key) for key in keys]
+
+
+def tags_match(tags: list[dict], wanted: list[dict] | None, wanted_keys: list[str] | None) -> bool:
+    """Every wanted {key, value} (an empty value: any value) and every wanted key is on the resource."""
+    have = {tag["key"]: tag.get("value") for tag in tags}
+    for tag in wanted or []:
+        if tag["key"] not in have or (tag["value"] and have[tag["key"]] != tag["value"]):
+            return False
+    return all(key in have for key in wanted_keys or [])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -191,12 +254,18 @@ class World:
         self.timings: dict[str, float] = dict(DEFAULT_TIMINGS)
         self.timings.update(data.get("timings", {}))
         self.events: list[dict] = list(data.get("events", []))
+        self.async_lag = check_lag(data.get("async_lag", 0.0))
+        self.accepted: list[dict] = list(data.get("accepted", []))
+        self.effect_log: list[dict] = list(data.get("effect_log", []))
+        self.tag_denied_keys: list[str] = check_key_list("tag_denied_keys", data.get("tag_denied_keys"))
+        self.zrm_denied_keys: list[str] = check_key_list("zrm_denied_keys", data.get("zrm_denied_keys"))
 
     # -- construction and persistence ------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, seed_file: str | None, state_file: str | None, time_scale: float = 1.0) -> World:
-        """Load the state file when it exists, else the seed file."""
+    def load(cls, seed_file: str | None, state_file: str | None, time_scale: float = 1.0,
+             async_lag: float | None = None) -> World:
+        """Load the state file when it exists, else the seed file; async_lag (when given) overrides both."""
         if state_file and os.path.exists(state_file):
             with open(state_file, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -206,6 +275,8 @@ class World:
         else:
             raise ValueError("a --seed file is required when there is no state file yet")
         world = cls(data, time_scale=time_scale, state_file=state_file)
+        if async_lag is not None:
+            world.async_lag = check_lag(async_lag)
         with world.lock:
             world.save()
         return world
@@ -217,7 +288,8 @@ class World:
             "zones": list(self.zones.values()), "access_keys": self.access_keys, "tokens": self.tokens,
             "instances": list(self.instances.values()), "images": list(self.images.values()),
             "quota": {"default": self.quota_default, "overrides": self.quota_overrides},
-            "timings": self.timings, "events": self.events,
+            "timings": self.timings, "events": self.events, "async_lag": self.async_lag, "accepted": self.accepted,
+            "effect_log": self.effect_log, "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
         }
 
     def save(self) -> None:
@@ -255,40 +327,84 @@ class World:
     def _schedule(self, obj: dict, new: str, delay: float, now: float) -> None:
         obj["pending"] = {"to": new, "at": now + delay}
 
-    def _due(self, now: float) -> list[tuple[float, str, dict]]:
-        due = [(i["pending"]["at"], "instance", i) for i in self.instances.values()
+    def _next_due(self, now: float) -> tuple[float, int, str, dict] | None:
+        """The earliest due transition or accepted effect; at one instant images settle first, then instances,
+        then effects (in the order they were accepted)."""
+        due = [(i["pending"]["at"], 1, "instance", i) for i in self.instances.values()
                if i.get("pending") and i["pending"]["at"] <= now]
-        due += [(i["pending"]["at"], "image", i) for i in self.images.values()
+        due += [(i["pending"]["at"], 0, "image", i) for i in self.images.values()
                 if i.get("pending") and i["pending"]["at"] <= now]
-        # images settle before their instance at the same instant
-        due.sort(key=lambda entry: (entry[0], entry[1] != "image"))
-        return due
+        due += [(e["at"], 2, "effect", e) for e in self.accepted if e["at"] <= now]
+        return min(due, key=lambda entry: (entry[0], entry[1])) if due else None
 
     def advance(self) -> bool:
-        """Apply every transition that is due; return whether anything changed (and save then)."""
+        """Apply, one at a time in time order, every transition and accepted effect that is due (an effect may
+        schedule a transition that is due as well); return whether anything changed (and save then)."""
         with self.lock:
-            due = self._due(self.clock())
-            for wall, kind, obj in due:
+            changed = False
+            while True:
+                due = self._next_due(self.clock())
+                if due is None:
+                    break
+                wall, _rank, kind, obj = due
+                changed = True
+                if kind == "effect":
+                    self._apply_effect(obj)
+                    continue
                 target = obj["pending"]["to"]
                 obj["pending"] = None
                 self._set_status(kind, obj, target, wall)
-            if due:
+            if changed:
                 self.save()
-            return bool(due)
+            return changed
+
+    # -- asynchronous acceptance -----------------------------------------------------------------------------------
+
+    def lag(self) -> float:
+        """Seconds between accepting a write and its effect (async_lag x time scale)."""
+        return self.async_lag * self.time_scale
+
+    def _accept(self, action: str, plan: dict, now: float) -> None:
+        """Apply a validated write now (lag 0) or queue its effect for now + lag."""
+        if self.lag() <= 0:
+            getattr(self, "_apply_" + action)(plan, now)
+            return
+        self.accepted.append({"effectId": "eff-" + secrets.token_hex(6), "action": action, "plan": plan,
+                              "accepted_at": now, "at": now + self.lag()})
+
+    def _apply_effect(self, effect: dict) -> None:
+        self.accepted.remove(effect)
+        dropped = getattr(self, "_apply_" + effect["action"])(effect["plan"], effect["at"])
+        self.effect_log.append({"effectId": effect["effectId"], "action": effect["action"],
+                                "accepted_at": effect["accepted_at"], "at": effect["at"], "dropped": dropped})
 
     # -- dispatch --------------------------------------------------------------------------------------------------
 
-    def perform(self, action: str, body: dict) -> dict:
-        """Run one API action under the lock; return the response payload or raise ApiError."""
+    def perform(self, action: str, body: dict, caller: str | None = None) -> dict:
+        """Run one API action under the lock; return the response payload or raise ApiError.
+
+        A write is validated against what is visible now and then accepted: applied at once, or after the
+        async lag.  caller is the access key id (None for a bearer token), for the tag permission checks."""
         handler = getattr(self, "_act_" + action, None)
         if handler is None or action not in ACTIONS:
             raise ApiError(400, "INVALID_ACTION", "The action '%s' is not supported by this emulator." % action)
         with self.lock:
             self.advance()
-            payload = handler(body, self.clock())
-            if action in MUTATING_ACTIONS:
-                self.save()
+            self._check_permission(action, caller)
+            now = self.clock()
+            if action not in MUTATING_ACTIONS:
+                return handler(body, now)
+            plan, payload = handler(body, now)
+            self._accept(action, plan, now)
+            self.save()
             return payload
+
+    def _check_permission(self, action: str, caller: str | None) -> None:
+        if caller is None or action not in ZRM_ACTIONS:
+            return
+        if caller in self.zrm_denied_keys or (action in MUTATING_ACTIONS and caller in self.tag_denied_keys):
+            raise ApiError(403, "OPERATION_DENIED_TAG_PERMISSION",
+                           "The access key '%s' is not allowed to call zrm %s." % (caller, action))
 
     # -- lookups ---------------------------------------------------------------------------------------------------
 
@@ -337,7 +453,7 @@ class World:
                            "The zone '%s' already holds %d of %d custom images."
                            % (inst["zoneId"], self.quota_count(inst["zoneId"]), self.quota_max(inst["zoneId"])))
 
-    def _act_CreateImage(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+    def _act_CreateImage(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
         instance_id = param(body, "instanceId", "str", required=True)
         name = param(body, "imageName", "str", required=True)
         description = param(body, "imageDescription", "str")
@@ -347,19 +463,33 @@ class World:
         inst = self._instance(instance_id)
         self._check_can_image(inst)
         image_id = "img-" + secrets.token_hex(8)
-        outcome = "UNAVAILABLE" if str(inst.get("imageOutcome", "AVAILABLE")).upper() == "UNAVAILABLE" else "AVAILABLE"
+        plan = {"imageId": image_id, "instanceId": instance_id, "zoneId": inst["zoneId"], "imageName": name,
+                "imageDescription": description}
+        return plan, {"imageId": image_id}
+
+    def _apply_CreateImage(self, plan: dict, now: float) -> list[str]:  # pylint: disable=invalid-name
+        inst = self.instances.get(plan["instanceId"])
         image = normalize_image({
-            "imageId": image_id, "imageName": name, "imageType": "CUSTOM_IMAGE", "imageSize": str(inst["systemDiskSize"]),
-            "imageDescription": description, "imageVersion": "1", "imageStatus": "CREATING",
-            "category": inst.get("category"), "osType": inst.get("osType"), "zoneId": inst["zoneId"],
-            "instanceId": instance_id}, now)
-        self.images[image_id] = image
-        self._record("image", image_id, None, "CREATING", now)
-        self._set_status("instance", inst, "IMAGING", now)
+            "imageId": plan["imageId"], "imageName": plan["imageName"], "imageType": "CUSTOM_IMAGE",
+            "imageSize": str(inst["systemDiskSize"] if inst else 20), "imageDescription": plan["imageDescription"],
+            "imageVersion": "1", "imageStatus": "CREATING", "category": inst.get("category") if inst else None,
+            "osType": inst.get("osType") if inst else None, "zoneId": inst["zoneId"] if inst else plan.get("zoneId"),
+            "instanceId": plan["instanceId"]}, now)
+        self.images[image["imageId"]] = image
+        self._record("image", image["imageId"], None, "CREATING", now)
         delay = self._delay("image_seconds")
+        if inst is None or inst["instanceStatus"] not in ("STOPPED", "IMAGING"):
+            # accepted earlier, but the instance moved on before the job ran: the image fails, the instance is untouched
+            self._schedule(image, "UNAVAILABLE", delay, now)
+            status = inst["instanceStatus"] if inst else "gone"
+            return ["instance %s is %s: image %s fails" % (plan["instanceId"], status, image["imageId"])]
+        outcome = "UNAVAILABLE" if str(inst.get("imageOutcome", "AVAILABLE")).upper() == "UNAVAILABLE" else "AVAILABLE"
+        self._set_status("instance", inst, "IMAGING", now)
         self._schedule(image, outcome, delay, now)
-        self._schedule(inst, "STOPPED", delay, now)
-        return {"imageId": image_id}
+        # a second accepted CreateImage keeps the instance IMAGING until the last image is done
+        ends = max(now + delay, (inst.get("pending") or {}).get("at", 0.0))
+        self._schedule(inst, "STOPPED", ends - now, now)
+        return []
 
     def _act_DescribeImages(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
         zone_id = param(body, "zoneId", "str", required=True)
@@ -382,15 +512,17 @@ class World:
         total, page = paginate(found, body)
         return {"totalCount": total, "dataSet": page}
 
-    def _act_DeleteImages(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+    def _act_DeleteImages(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
         image_ids = id_list(body, "imageIds", required=True)
         for image_id in image_ids:
             self._custom_image_for_change(image_id)
-        for image_id in image_ids:
-            del self.images[image_id]
-        return {}
+        return {"imageIds": image_ids}, {}
 
-    def _act_ModifyImagesAttributes(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+    def _apply_DeleteImages(self, plan: dict, _now: float) -> list[str]:  # pylint: disable=invalid-name
+        gone = [image_id for image_id in plan["imageIds"] if self.images.pop(image_id, None) is None]
+        return ["image %s was already gone" % image_id for image_id in gone]
+
+    def _act_ModifyImagesAttributes(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
         image_ids = id_list(body, "imageIds", required=True)
         name = param(body, "imageName", "str")
         description = param(body, "imageDescription", "str")
@@ -398,13 +530,22 @@ class World:
             check_image_name(name)
         if description is not None:
             check_image_description(description)
-        images = [self._custom_image_for_change(image_id) for image_id in image_ids]
-        for image in images:
-            if name is not None:
-                image["imageName"] = name
-            if description is not None:
-                image["imageDescription"] = description
-        return {}
+        for image_id in image_ids:
+            self._custom_image_for_change(image_id)
+        return {"imageIds": image_ids, "imageName": name, "imageDescription": description}, {}
+
+    def _apply_ModifyImagesAttributes(self, plan: dict, _now: float) -> list[str]:  # pylint: disable=invalid-name
+        dropped = []
+        for image_id in plan["imageIds"]:
+            image = self.images.get(image_id)
+            if image is None:
+                dropped.append("image %s is gone" % image_id)
+                continue
+            if plan["imageName"] is not None:
+                image["imageName"] = plan["imageName"]
+            if plan["imageDescription"] is not None:
+                image["imageDescription"] = plan["imageDescription"]
+        return dropped
 
     def _act_DescribeImageQuota(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
         zone_ids = param(body, "zoneIds", "str_list")
@@ -433,38 +574,55 @@ class World:
             raise ApiError(403, "OPERATION_DENIED_INSTANCE_NOT_STOPPED",
                            "The instance '%s' is not stopped (it is %s)." % (inst["instanceId"], status))
 
-    def _act_StopInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
+    def _power_plan(self, body: dict, required_status: str) -> dict:
         instance_ids = id_list(body, "instanceIds", required=True)
+        instances = [self._instance(instance_id) for instance_id in instance_ids]
+        for inst in instances:
+            self._check_power_change(inst, required_status)
+        return {"instanceIds": instance_ids}
+
+    def _power_apply(self, plan: dict, required_status: str, moving: str, now: float) -> tuple[list[dict], list[str]]:
+        """Move every instance still in required_status to `moving`; the others are reported, untouched."""
+        moved, dropped = [], []
+        for instance_id in plan["instanceIds"]:
+            inst = self.instances.get(instance_id)
+            if inst is None or inst["instanceStatus"] != required_status:
+                status = inst["instanceStatus"] if inst else "gone"
+                dropped.append("instance %s is %s, not %s" % (instance_id, status, required_status))
+                continue
+            self._set_status("instance", inst, moving, now)
+            moved.append(inst)
+        return moved, dropped
+
+    def _act_StopInstances(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
         force = param(body, "forceShutdown", "bool")
-        instances = [self._instance(instance_id) for instance_id in instance_ids]
-        for inst in instances:
-            self._check_power_change(inst, "RUNNING")
-        for inst in instances:
-            inst["lastForceShutdown"] = True if force is None else force
-            inst["lastForceShutdownSent"] = force is not None
-            self._set_status("instance", inst, "STOPPING", now)
+        return dict(self._power_plan(body, "RUNNING"), forceShutdown=force), {}
+
+    def _apply_StopInstances(self, plan: dict, now: float) -> list[str]:  # pylint: disable=invalid-name
+        moved, dropped = self._power_apply(plan, "RUNNING", "STOPPING", now)
+        for inst in moved:
+            inst["lastForceShutdown"] = True if plan["forceShutdown"] is None else plan["forceShutdown"]
+            inst["lastForceShutdownSent"] = plan["forceShutdown"] is not None
             self._schedule(inst, "STOPPED", self._delay("stop_seconds"), now)
-        return {}
+        return dropped
 
-    def _act_StartInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
-        instance_ids = id_list(body, "instanceIds", required=True)
-        instances = [self._instance(instance_id) for instance_id in instance_ids]
-        for inst in instances:
-            self._check_power_change(inst, "STOPPED")
-        for inst in instances:
-            self._set_status("instance", inst, "BOOTING", now)
+    def _act_StartInstances(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
+        return self._power_plan(body, "STOPPED"), {}
+
+    def _apply_StartInstances(self, plan: dict, now: float) -> list[str]:  # pylint: disable=invalid-name
+        moved, dropped = self._power_apply(plan, "STOPPED", "BOOTING", now)
+        for inst in moved:
             self._schedule(inst, "RUNNING", self._delay("start_seconds"), now)
-        return {}
+        return dropped
 
-    def _act_RebootInstances(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
-        instance_ids = id_list(body, "instanceIds", required=True)
-        instances = [self._instance(instance_id) for instance_id in instance_ids]
-        for inst in instances:
-            self._check_power_change(inst, "RUNNING")
-        for inst in instances:
-            self._set_status("instance", inst, "REBOOT", now)
+    def _act_RebootInstances(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
+        return self._power_plan(body, "RUNNING"), {}
+
+    def _apply_RebootInstances(self, plan: dict, now: float) -> list[str]:  # pylint: disable=invalid-name
+        moved, dropped = self._power_apply(plan, "RUNNING", "REBOOT", now)
+        for inst in moved:
             self._schedule(inst, "RUNNING", self._delay("stop_seconds") + self._delay("start_seconds"), now)
-        return {}
+        return dropped
 
     @staticmethod
     def _instance_info(inst: dict) -> dict:
@@ -520,6 +678,92 @@ class World:
         return {"zoneSet": [{"zoneId": z["zoneId"], "zoneName": z["zoneName"], "supportSecurityGroup": True,
                              "supportNetworkType": ["Standard"], "supportIpv6": False} for z in zones]}
 
+    # -- disks -----------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _system_disk_info(inst: dict) -> dict:
+        return {
+            "diskId": "disk-" + inst["instanceId"], "diskName": inst.get("systemDiskName") or inst["instanceName"] + "-system",
+            "zoneId": inst["zoneId"], "diskType": "SYSTEM", "portable": False,
+            "diskCategory": inst.get("systemDiskCategory"), "diskSize": inst.get("systemDiskSize"),
+            "diskStatus": inst.get("systemDiskStatus", "IN_USE"), "instanceId": inst["instanceId"],
+            "instanceName": inst["instanceName"], "chargeType": "POSTPAID", "createTime": inst.get("createTime"),
+            "expiredTime": None, "period": None, "autoRenew": False, "tags": {"tags": []},
+        }
+
+    def _act_DescribeDisks(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        disk_ids = id_list(body, "diskIds")
+        exact = {key: param(body, key, "str") for key in ("diskStatus", "diskType", "instanceId", "zoneId", "diskCategory")}
+        if exact["diskType"] is not None and exact["diskType"] not in DISK_TYPES:
+            raise ApiError(400, "INVALID_PARAMETER_DISK_TYPE", "diskType must be SYSTEM or DATA, got %r." % exact["diskType"])
+        name = param(body, "diskName", "str")
+        tags, tag_keys = tag_list(body, "tags"), tag_key_list(body, "tagKeys")
+        found = []
+        for disk in (self._system_disk_info(inst) for inst in self.instances.values()):
+            if disk_ids is not None and disk["diskId"] not in disk_ids:
+                continue
+            if any(value is not None and disk[key] != value for key, value in exact.items()):
+                continue
+            if name is not None and name not in disk["diskName"]:
+                continue  # a substring match, like imageName: clients must compare exactly
+            if tags_match(disk["tags"]["tags"], tags, tag_keys):
+                found.append(disk)
+        total, page = paginate(found, body)
+        return {"totalCount": total, "dataSet": page}
+
+    # -- zrm: resource tags ----------------------------------------------------------------------------------------
+
+    def _tagged_instance(self, resource_uuid: str) -> dict:
+        inst = self.instances.get(resource_uuid)
+        if inst is None:
+            raise ApiError(404, "INVALID_RESOURCE_NOT_FOUND", "The resource '%s' does not exist." % resource_uuid)
+        return inst
+
+    def _act_ModifyResourceTags(self, body: dict, _now: float) -> tuple[dict, dict]:  # pylint: disable=invalid-name
+        resource_uuid = param(body, "resourceUuid", "str", required=True)
+        replace = tag_list(body, "replaceTags") or []
+        delete = tag_key_list(body, "deleteTagKeys") or []
+        if not replace and not delete:
+            raise ApiError(400, "MISSING_PARAMETER", "Give replaceTags and/or deleteTagKeys.")
+        both = sorted({tag["key"] for tag in replace} & set(delete))
+        if both:
+            raise ApiError(400, "INVALID_PARAMETER_TAG_KEY", "The keys %s are both replaced and deleted." % ", ".join(both))
+        inst = self._tagged_instance(resource_uuid)
+        kept = {tag["key"] for tag in inst.get("tags") or []} - set(delete)
+        if len(kept | {tag["key"] for tag in replace}) > MAX_TAGS:
+            raise ApiError(400, "LIMIT_EXCEEDED_TAG", "A resource holds at most %d tags." % MAX_TAGS)
+        return {"resourceUuid": resource_uuid, "replaceTags": replace, "deleteTagKeys": delete}, {}
+
+    def _apply_ModifyResourceTags(self, plan: dict, now: float) -> list[str]:  # pylint: disable=invalid-name
+        inst = self.instances.get(plan["resourceUuid"])
+        if inst is None:
+            return ["resource %s is gone" % plan["resourceUuid"]]
+        dates = inst.setdefault("tagDates", {})
+        tags = {tag["key"]: tag["value"] for tag in inst.get("tags") or [] if tag["key"] not in plan["deleteTagKeys"]}
+        for key in plan["deleteTagKeys"]:
+            dates.pop(key, None)
+        for tag in plan["replaceTags"]:
+            if tag["key"] not in tags:
+                dates[tag["key"]] = iso_time(now)
+            tags[tag["key"]] = tag["value"]
+        inst["tags"] = [{"key": key, "value": value} for key, value in tags.items()]
+        return []
+
+    def _act_DescribeResourceTags(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        inst = self._tagged_instance(param(body, "resourceUuid", "str", required=True))
+        dates = inst.get("tagDates") or {}
+        found = [{"key": tag["key"], "value": tag.get("value"), "createdDate": dates.get(tag["key"], inst.get("createTime"))}
+                 for tag in inst.get("tags") or []]
+        return {"totalCount": len(found), "dataSet": found}
+
+    def _act_DescribeResourceByTags(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+        tags, tag_keys = tag_list(body, "tags"), tag_key_list(body, "tagKeys")
+        if not tags and not tag_keys:
+            raise ApiError(400, "MISSING_PARAMETER", "Give tags and/or tagKeys.")
+        found = [{"resourceType": INSTANCE_RESOURCE_TYPE, "resourceUuid": inst["instanceId"]}
+                 for inst in self.instances.values() if tags_match(inst.get("tags") or [], tags, tag_keys)]
+        return {"totalCount": len(found), "dataSet": found}
+
     # -- admin -----------------------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
@@ -531,7 +775,9 @@ class World:
                 "instances": list(self.instances.values()), "images": list(self.images.values()),
                 "zones": list(self.zones.values()),
                 "quota": {"default": self.quota_default, "overrides": self.quota_overrides, "zones": quota},
-                "timings": self.timings, "time_scale": self.time_scale,
+                "timings": self.timings, "time_scale": self.time_scale, "async_lag": self.async_lag,
+                "accepted": self.accepted, "effects": self.effect_log,
+                "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
             })
 
     def event_list(self) -> list[dict]:
@@ -562,7 +808,15 @@ class World:
                 for zone_id, fields in (spec["zones"] or {}).items():
                     self.zones.setdefault(zone_id, {"zoneId": zone_id, "zoneName": zone_id, "supportImage": True})
                     self.zones[zone_id].update(fields)
+            self._patch_settings(spec)
             self.save()
+
+    def _patch_settings(self, spec: dict) -> None:
+        if "async_lag" in spec:
+            self.async_lag = check_lag(spec["async_lag"])
+        for name in ("tag_denied_keys", "zrm_denied_keys"):
+            if name in spec:
+                setattr(self, name, check_key_list(name, spec[name]))
 
     def _patch_record(self, kind: str, obj_id: str, fields: dict, now: float) -> None:
         if not isinstance(fields, dict):
@@ -585,6 +839,22 @@ class World:
             self._set_status(kind, record, new_status, now)
 
 
+def check_lag(value: Any) -> float:
+    """async_lag: a number of seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise PatchError("async_lag must be a number of seconds >= 0, not %r" % (value,))
+    return float(value)
+
+
+def check_key_list(name: str, value: Any) -> list[str]:
+    """tag_denied_keys / zrm_denied_keys: a list of access key ids."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PatchError("%s must be a list of access key ids" % name)
+    return list(value)
+
+
 def check_pending(kind: str, obj_id: str, pending: Any) -> None:
     """A patched transition must be {"to": STATUS, "at": wall-clock seconds}: anything else would break later reads."""
     if pending is None:
@@ -595,8 +865,11 @@ def check_pending(kind: str, obj_id: str, pending: Any) -> None:
                          % (kind, obj_id, pending))
 
 
-ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttributes", "DescribeImageQuota",
-           "StopInstances", "StartInstances", "RebootInstances", "DescribeInstances", "DescribeInstancesStatus",
-           "DescribeZones")
+VM_ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttributes", "DescribeImageQuota",
+              "StopInstances", "StartInstances", "RebootInstances", "DescribeInstances", "DescribeInstancesStatus",
+              "DescribeZones", "DescribeDisks")
+ZRM_ACTIONS = ("ModifyResourceTags", "DescribeResourceTags", "DescribeResourceByTags")
+ACTIONS = VM_ACTIONS + ZRM_ACTIONS
+# writes: validated at once, applied at once or after the async lag (each has a _apply_<action>)
 MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
-                    "RebootInstances")
+                    "RebootInstances", "ModifyResourceTags")

@@ -122,7 +122,7 @@ def test_log_file_has_one_json_line_per_request_and_no_secret(make_emu, tmp_path
         text = handle.read()
     lines = [json.loads(line) for line in text.splitlines()]
     assert [e["http_status"] for e in lines] == [200, 401]
-    assert set(lines[0]) == {"ts", "action", "http_status", "code", "request_id", "auth", "access_key_id", "body",
+    assert set(lines[0]) == {"ts", "service", "action", "http_status", "code", "request_id", "auth", "access_key_id", "body",
                              "fault", "performed", "duration_ms"}
     for secret in ("emulator-secret-0123456789", "wrong-password", "Signature="):
         assert secret not in text
@@ -157,3 +157,97 @@ def test_tls(tmp_path) -> None:
         assert emu.url.startswith("https://") and emu.env()["ZENLAYERCLOUD_SCHEME"] == "https"
         ok(emu, "DescribeZones")
         assert emu.requests()[-1]["auth"] == "hmac"
+
+
+# -- performed, then answered badly ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, code", [(500, "INTERNAL_SERVER_ERROR"), (408, "REQUEST_TIMED_OUT"),
+                                          (400, "INTERNAL_SERVER_ERROR")])
+def test_performed_error_performs_then_answers_the_chosen_status(emu, status: int, code: str) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "performed_error", "status": status, "code": code})
+    assert error(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]}) == (status, code)
+    entry = emu.requests("StopInstances")[-1]
+    assert (entry["fault"], entry["performed"], entry["http_status"], entry["code"]) == ("performed_error", True, status, code)
+    assert status_of(emu, RUNNING_HKG) in ("STOPPING", "STOPPED")
+
+
+def test_performed_error_defaults_to_503(emu) -> None:
+    emu.add_faults({"action": "CreateImage", "kind": "performed_error"})
+    assert error(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "p503"}) == (503, "SERVICE_TEMPORARY_UNAVAILABLE")
+    assert len(emu.images(name="p503")) == 1
+
+
+def test_performed_error_on_a_refused_action_is_logged_as_not_performed(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "performed_error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
+    assert error(emu, "StopInstances", {"instanceIds": [STOPPED_HKG]}) == (502, "INTERNAL_SERVER_ERROR")
+    assert emu.requests("StopInstances")[-1]["performed"] is False
+
+
+def test_performed_drop_performs_then_closes(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "performed_drop"})
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        emu.call("StopInstances", {"instanceIds": [RUNNING_HKG]})
+    entry = emu.requests("StopInstances")[-1]
+    assert (entry["fault"], entry["performed"], entry["http_status"]) == ("performed_drop", True, None)
+    assert status_of(emu, RUNNING_HKG) in ("STOPPING", "STOPPED")
+
+
+def test_performed_timeout_performs_and_holds_the_answer_past_the_client_timeout(emu) -> None:
+    emu.add_faults({"action": "CreateImage", "kind": "performed_timeout", "delay": 1.5})
+    started = time.monotonic()
+    with pytest.raises(OSError):  # socket.timeout is an OSError
+        emu.call("CreateImage", {"instanceId": STOPPED_HKG, "imageName": "slowpoke"}, timeout=0.5)
+    assert time.monotonic() - started < 1.4
+    entry = emu.requests("CreateImage")[-1]  # logged while the answer is still held
+    assert (entry["fault"], entry["performed"], entry["http_status"]) == ("performed_timeout", True, None)
+    assert len(emu.images(name="slowpoke")) == 1
+
+
+def test_performed_timeout_then_closes_without_an_answer(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "performed_timeout", "delay": 0.3})
+    started = time.monotonic()
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        emu.call("StopInstances", {"instanceIds": [RUNNING_HKG]}, timeout=5)
+    assert 0.3 <= time.monotonic() - started < 3
+
+
+def test_timeout_fault_holds_and_does_not_perform(emu) -> None:
+    emu.add_faults({"action": "StopInstances", "kind": "timeout", "delay": 1.0})
+    with pytest.raises(OSError):
+        emu.call("StopInstances", {"instanceIds": [RUNNING_HKG]}, timeout=0.3)
+    entry = emu.requests("StopInstances")[-1]
+    assert (entry["fault"], entry["performed"]) == ("timeout", False)
+    assert status_of(emu, RUNNING_HKG) == "RUNNING"
+
+
+def test_timeout_kinds_default_to_a_hold_beyond_60_s_and_are_bounded(emu) -> None:
+    listing = emu.add_faults({"action": "X", "kind": "performed_timeout"}, {"action": "X", "kind": "timeout"})
+    assert [rule["delay"] for rule in listing] == [65.0, 65.0]
+    assert [rule["performs"] for rule in listing] == [True, False]
+    with pytest.raises(Exception, match="delay"):
+        emu.add_faults({"action": "X", "kind": "performed_timeout", "delay": 3600})
+
+
+def test_performed_fault_with_async_lag_is_accepted_but_not_visible_yet(make_emu) -> None:
+    emu = make_emu(extra_args=["--async-lag", "10"])
+    emu.add_faults({"action": "StopInstances", "kind": "performed_error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
+    assert error(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]})[0] == 502
+    assert status_of(emu, RUNNING_HKG) == "RUNNING"
+    assert emu.requests("StopInstances")[-1]["performed"] is True
+    emu.wait_for(lambda: status_of(emu, RUNNING_HKG) == "STOPPED", timeout=5)
+
+
+# -- Retry-After -----------------------------------------------------------------------------------------------------
+
+def test_throttle_fault_sends_retry_after(emu) -> None:
+    emu.add_faults({"action": "DescribeZones", "kind": "throttle"}, {"action": "DescribeZones", "kind": "throttle", "retry_after": 7})
+    assert emu.call("DescribeZones", {}).headers.get("Retry-After") == "1"
+    assert emu.call("DescribeZones", {}).headers.get("Retry-After") == "7"
+    assert "Retry-After" not in emu.call("DescribeZones", {}).headers
+
+
+def test_rate_limiter_sends_retry_after(make_emu) -> None:
+    emu = make_emu(rate_limit=0.5)
+    assert emu.call("DescribeZones", {}).status == 200
+    answer = emu.call("DescribeZones", {})
+    assert answer.status == 429 and answer.headers.get("Retry-After") == "2"

@@ -55,6 +55,7 @@ def test_disk_unavailable(emu) -> None:
     ({"instanceId": STOPPED_HKG, "imageName": ""}, "INVALID_PARAMETER_IMAGE_NAME"),
     ({"instanceId": STOPPED_HKG, "imageName": "a" * 25}, "INVALID_PARAMETER_IMAGE_NAME"),
     ({"instanceId": STOPPED_HKG, "imageName": "has space"}, "INVALID_PARAMETER_IMAGE_NAME"),
+    ({"instanceId": STOPPED_HKG, "imageName": "db-golden\n"}, "INVALID_PARAMETER_IMAGE_NAME"),
     ({"instanceId": STOPPED_HKG, "imageName": "ok", "imageDescription": "d" * 256}, "INVALID_PARAMETER_IMAGE_DESCRIPTION"),
     ({"instanceId": STOPPED_HKG, "imageName": 7}, "INVALID_PARAMETER_TYPE"),
 ])

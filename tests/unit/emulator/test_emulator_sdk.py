@@ -11,6 +11,8 @@ try:
     from zenlayercloud.common.excpetion.zenlayer_cloud_sdk_exception import ZenlayerCloudSdkException
     from zenlayercloud.vm.v20230313 import models
     from zenlayercloud.vm.v20230313.vm_client import VmClient
+    from zenlayercloud.zrm.v20251014 import models as zrm_models
+    from zenlayercloud.zrm.v20251014.zrm_client import ZrmClient
 except ImportError:
     pytestmark = pytest.mark.skip(reason="the official SDK is not installed (pip install zenlayercloud-sdk-python)")
 
@@ -83,3 +85,39 @@ def test_sdk_retries_injected_throttling(emu) -> None:
     emu.add_faults({"action": "DescribeZones", "kind": "throttle", "times": 2})
     assert client.DescribeZones(models.DescribeZonesRequest()).zoneSet
     assert [e["http_status"] for e in emu.requests("DescribeZones")] == [429, 429, 200]
+
+
+def test_sdk_describe_disks(emu) -> None:
+    emu.patch(instances={RUNNING_HKG: {"systemDiskStatus": "CHANGING"}})
+    request = models.DescribeDisksRequest()
+    request.instanceId = RUNNING_HKG
+    request.diskType = "SYSTEM"
+    response = _client(emu).DescribeDisks(request)
+    assert response.totalCount == 1
+    disk = response.dataSet[0]
+    assert (disk.diskId, disk.diskType, disk.diskStatus, disk.diskSize, disk.instanceId) == (
+        "disk-" + RUNNING_HKG, "SYSTEM", "CHANGING", 40, RUNNING_HKG)
+    assert disk.tags.tags == []
+
+
+def test_sdk_zrm_tags(emu) -> None:
+    client = ZrmClient(Credential(emu.credentials.access_key_id, emu.credentials.access_key_password),
+                       Config(scheme="http", domain=emu.domain, request_timeout=10, rate_limit_max_retries=0))
+    modify = zrm_models.ModifyResourceTagsRequest()
+    modify.resourceUuid = RUNNING_HKG
+    tag = zrm_models.Tag()
+    tag.key, tag.value = "zc-restore", "RUNNING"
+    modify.replaceTags = [tag]
+    assert client.ModifyResourceTags(modify).requestId
+    describe = zrm_models.DescribeResourceTagsRequest()
+    describe.resourceUuid = RUNNING_HKG
+    tags = client.DescribeResourceTags(describe)
+    assert [(t.key, t.value) for t in tags.dataSet] == [("zc-restore", "RUNNING")] and tags.dataSet[0].createdDate
+    by_tags = zrm_models.DescribeResourceByTagsRequest()
+    by_tags.tagKeys = ["zc-restore"]
+    assert [r.resourceUuid for r in client.DescribeResourceByTags(by_tags).dataSet] == [RUNNING_HKG]
+    assert {(e["service"], e["http_status"]) for e in emu.requests()} == {("zrm", 200)}
+    emu.patch(tag_denied_keys=[emu.credentials.access_key_id])
+    with pytest.raises(ZenlayerCloudSdkException) as caught:
+        client.ModifyResourceTags(modify)
+    assert caught.value.code == "OPERATION_DENIED_TAG_PERMISSION"
