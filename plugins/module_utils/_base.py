@@ -16,9 +16,11 @@ from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, m
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
+    API_VERSION,
     COLLECTION_VERSION,
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
+    SERVICE,
     ZenlayerAPIError,
     ZenlayerClient,
 )
@@ -100,12 +102,13 @@ def connection_error(params: dict[str, Any]) -> str | None:
     return None
 
 
-def build_client(params: dict[str, Any], clock: Clock) -> ZenlayerClient:
+def build_client(params: dict[str, Any], clock: Clock, service: str = SERVICE, api_version: str = API_VERSION) -> ZenlayerClient:
     return ZenlayerClient(
         domain=params["domain"], scheme=params["scheme"], access_key_id=params.get("access_key_id"),
         access_key_password=params.get("access_key_password"), access_token=params.get("access_token"),
         validate_certs=params["validate_certs"], timeout=params["client_timeout"], retries=params["api_retries"],
-        user_agent="zenlayer.cloud/%s ansible-core/%s" % (COLLECTION_VERSION, ANSIBLE_VERSION), sleep=clock.sleep)
+        user_agent="zenlayer.cloud/%s ansible-core/%s" % (COLLECTION_VERSION, ANSIBLE_VERSION), sleep=clock.sleep,
+        service=service, api_version=api_version)
 
 
 class ZenlayerError(Exception):
@@ -207,7 +210,8 @@ class AnsibleZenlayer:
     def _mark_as_changed(self) -> None:
         self.changed = True
 
-    def write(self, action: str, params: dict[str, Any], *, safe_to_retry: bool = False) -> dict[str, Any] | None:
+    def write(self, action: str, params: dict[str, Any], *, safe_to_retry: bool = False,
+              client: ZenlayerClient | None = None) -> dict[str, Any] | None:
         """Send a write, or in check mode only count it. None in check mode, else the answer's payload.
 
         `changed` becomes true when the write is done, would be done (check mode), or may have been done (its
@@ -216,7 +220,7 @@ class AnsibleZenlayer:
             self._mark_as_changed()
             return None
         try:
-            payload = self.client.call(action, params, safe_to_retry=safe_to_retry)
+            payload = (client or self.client).call(action, params, safe_to_retry=safe_to_retry)
         except ZenlayerAPIError as err:
             if err.outcome_unknown:
                 self._mark_as_changed()

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable, Iterator
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record, shape_record, tags_of
 
 MAX_IDS_PER_CALL = 100
 
@@ -37,12 +39,16 @@ _INSTANCE_FIELDS = (
 
 
 def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
-    """The API's InstanceInfo in the collection's snake_case; fields the answer lacks are left out."""
+    """The API's InstanceInfo in the collection's snake_case; fields the answer lacks are left out. Tags come as a
+    dict, and the power record a job left on the instance (see _record.py) decoded, or None."""
     shaped = {snake: raw[camel] for camel, snake in _INSTANCE_FIELDS if camel in raw}
     disk = raw.get("systemDisk")
     if isinstance(disk, dict):
         shaped["system_disk"] = {"disk_id": disk.get("diskId"), "disk_size": disk.get("diskSize"),
                                  "disk_category": disk.get("diskCategory")}
+    if "tags" in raw:
+        shaped["tags"] = tags_of(raw)
+        shaped["power_record"] = shape_record(decode_record(shaped["tags"].get(RECORD_TAG_KEY)), time.time())
     return shaped
 
 

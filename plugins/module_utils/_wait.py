@@ -19,6 +19,10 @@ class Clock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def time(self) -> float:
+        """Wall-clock (unix) seconds, for times kept outside this process."""
+        return time.time()
+
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 

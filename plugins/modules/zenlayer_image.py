@@ -225,6 +225,15 @@ image:
       type: str
       returned: when this run created the image, or in check mode when it would
       sample: ins-0123456789
+instance:
+  description:
+    - The instance O(instance_id) as this task read it (before any change), in the shape
+      M(zenlayer.cloud.zenlayer_instance_info) returns, also when the task fails after reading it.
+    - Its C(power_record) is the power state a job recorded to put back (see
+      M(zenlayer.cloud.zenlayer_instance_power_record)), or V(null).
+  returned: when O(instance_id) was given and the instance was found
+  type: dict
+  sample: {"instance_id": "ins-0123456789", "instance_status": "RUNNING", "zone_id": "HKG-A", "power_record": null}
 diff:
   description: The image's name, description and status before and after the task; V({}) where there is no image.
   returned: always
@@ -260,6 +269,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     STOPPED,
     get_instance,
     instance_statuses,
+    shape_instance,
     why_unactionable,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
@@ -331,7 +341,11 @@ class ZenlayerImage(AnsibleZenlayer):
         else:
             before, reported = self.absent()
             after = None
-        return {"image": self._shape(reported), "diff": {"before": diff_view(before), "after": diff_view(after)}}
+        return dict(self.partial_result(), image=self._shape(reported),
+                    diff={"before": diff_view(before), "after": diff_view(after)})
+
+    def partial_result(self) -> dict[str, Any]:
+        return {"instance": shape_instance(self._instance)} if self._instance else {}
 
     def _shape(self, image: dict[str, Any] | None) -> dict[str, Any] | None:
         return shape_image(image, self.zone_id, self.created_from) if image else None

@@ -128,6 +128,16 @@ instances:
       description: The system disk (disk_id, disk_size in GB, disk_category).
       type: dict
       returned: when known
+    tags:
+      description: The instance's tags, as a dict.
+      type: dict
+      returned: when the API returns them
+    power_record:
+      description:
+        - The power state a job recorded to put back (see M(zenlayer.cloud.zenlayer_instance_power_record)), with
+          C(power), C(since), C(expires), C(owner) and C(stale); V(null) when the instance has none.
+      type: dict
+      returned: when the API returns tags
 """
 
 from typing import Any

@@ -1,0 +1,95 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""zenlayer_instance_power_record against the emulator's zrm service: the record is a tag on the instance, read
+back by the next job, a lock until it expires, and a warning (never a failure) where the key may not tag."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_power_record
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
+
+RUNNING_ID = "ins-hkg-web-0001"
+STOPPED_ID = "ins-hkg-db-0001"
+
+
+def run(capsys: Any, check_mode: bool = False, **args: Any) -> dict:
+    return run_module(zenlayer_instance_power_record.main, capsys, args, check_mode=check_mode, diff=True)
+
+
+def record_on(emu: Any, instance_id: str) -> dict | None:
+    value = (emu.tags(instance_id) or {}).get(RECORD_TAG_KEY)
+    return decode_record(value)
+
+
+def put_record(emu: Any, instance_id: str, power: str, owner: str, expires_in: float) -> None:
+    now = int(time.time())
+    value = "%s.%d.%d.%s" % (power, now - 10, now + expires_in, owner)
+    emu.patch(instances={instance_id: {"tags": [{"key": RECORD_TAG_KEY, "value": value}, {"key": "team", "value": "web"}]}})
+
+
+def test_take_and_release_keeps_the_current_power_and_leaves_other_tags(emulator_env, capsys):
+    emulator_env.patch(instances={RUNNING_ID: {"tags": [{"key": "team", "value": "web"}]}})
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-1", lifetime=600)
+    assert taken["changed"] is True and taken["recorded"] is True and taken["previous"] is None
+    assert taken["record"]["power"] == "running" and taken["record"]["owner"] == "job-1"
+    assert record_on(emulator_env, RUNNING_ID)["power"] == "running"
+    released = run(capsys, instance_id=RUNNING_ID, owner="job-1", state="absent")
+    assert released["changed"] is True and released["record"] is None
+    assert emulator_env.tags(RUNNING_ID) == {"team": "web"}
+    again = run(capsys, instance_id=RUNNING_ID, owner="job-1", state="absent")
+    assert again["changed"] is False
+
+
+def test_check_mode_reads_and_predicts_without_writing(emulator_env, capsys):
+    predicted = run(capsys, check_mode=True, instance_id=STOPPED_ID, owner="job-1")
+    assert predicted["changed"] is True and predicted["record"]["power"] == "stopped"
+    assert record_on(emulator_env, STOPPED_ID) is None
+    assert not emulator_env.requests("ModifyResourceTags", service="zrm")
+
+
+def test_a_live_record_of_another_job_is_a_lock_naming_its_owner(emulator_env, capsys):
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", 600)
+    refused = run(capsys, instance_id=RUNNING_ID, owner="job-2")
+    assert refused["failed"] is True and "held by job job-1" in refused["msg"] and "take_over" in refused["msg"]
+    assert refused["changed"] is False and record_on(emulator_env, RUNNING_ID)["owner"] == "job-1"
+    not_removed = run(capsys, instance_id=RUNNING_ID, owner="job-2", state="absent")
+    assert not_removed["failed"] is True and record_on(emulator_env, RUNNING_ID) is not None
+
+
+def test_take_over_keeps_the_original_power(emulator_env, capsys):
+    emulator_env.patch(instances={RUNNING_ID: {"instanceStatus": "STOPPED"}})  # left down by the job that is gone
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", 600)
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-2", take_over=True)
+    assert taken["changed"] is True and taken["previous"]["owner"] == "job-1" and taken["previous"]["stale"] is False
+    assert taken["record"] == dict(taken["record"], power="running", owner="job-2")
+    assert record_on(emulator_env, RUNNING_ID)["power"] == "running", "the power before the first stop is kept"
+
+
+def test_an_expired_record_is_taken_over_without_asking(emulator_env, capsys):
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", -1)
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-2")
+    assert taken["changed"] is True and taken["previous"]["stale"] is True and taken["record"]["owner"] == "job-2"
+
+
+def test_waiting_for_the_holder_ends_when_its_record_expires(emulator_env, capsys):
+    put_record(emulator_env, RUNNING_ID, "stopped", "job-1", 2)
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-2", wait_timeout=600)
+    assert taken["changed"] is True and taken["record"]["power"] == "stopped" and taken["previous"]["owner"] == "job-1"
+
+
+def test_a_key_that_may_not_tag_gets_a_warning_not_a_failure(emulator_env, capsys):
+    emulator_env.patch(tag_denied_keys=[emulator_env.credentials.access_key_id])
+    result = run(capsys, instance_id=RUNNING_ID, owner="job-1")
+    assert not result.get("failed") and result["recorded"] is False and result["changed"] is False
+    assert "may not tag" in str(result.get("warnings"))
+    assert record_on(emulator_env, RUNNING_ID) is None
+
+
+def test_a_bad_owner_is_refused_before_any_request(emulator_env, capsys):
+    result = run(capsys, instance_id=RUNNING_ID, owner="job 1")
+    assert result["failed"] is True and "owner must be" in result["msg"]
+    assert emulator_env.requests() == []
