@@ -22,7 +22,9 @@ import sys
 from collections import OrderedDict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_FILES = ["tests/integration/test_%s.py" % name for name in ("faults", "bad_input", "secrets", "tls", "concurrency")]
+TEST_FILES = (["tests/integration/test_%s.py" % name for name in ("faults", "recovery", "bad_input", "secrets", "tls",
+                                                                  "concurrency")]
+              + ["tests/unit/plugins/modules/test_write_fault_matrix.py"])
 DEFAULT_RESULTS = os.path.join(REPO, "tests", "output", "reliability", "results.jsonl")
 TARGET_ORDER = ["zenlayer_image", "zenlayer_instance_power", "image_from_instance"]
 

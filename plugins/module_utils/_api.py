@@ -343,10 +343,19 @@ class ZenlayerClient:
         code = document.get("code") or "HTTP_%s" % status
         message = document.get("message") or "HTTP %s without an error message" % status
         performed, retryable = answer_outcome(status, code)
+        if status == 401:
+            message = "%s; %s" % (message, self._credentials_hint())
         err = ZenlayerAPIError(message, code=code, request_id=document.get("requestId"), http_status=status, action=action,
                                performed=performed, retryable=retryable,
                                retry_after=_retry_after_seconds(response.headers.get("Retry-After")))
         return self._redacted(err)
+
+    def _credentials_hint(self) -> str:
+        """What to check when the API does not accept who we say we are (its codes for that are not published)."""
+        if self._token:
+            return "check access_token (ZENLAYERCLOUD_ACCESS_TOKEN): it may be wrong, revoked or expired"
+        return ("check access_key_id and access_key_password (ZENLAYERCLOUD_ACCESS_KEY_ID, "
+                "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD), and that this machine's clock is right (requests are signed with it)")
 
     def _redacted(self, err: ZenlayerAPIError) -> ZenlayerAPIError:
         """An answer that echoes a secret back must not carry it into a message."""

@@ -108,3 +108,15 @@ def why_unactionable(status: str | None) -> str | None:
     if status in (RUNNING, STOPPED) or status in SETTLES_TO:
         return None
     return UNACTIONABLE_STATUSES.get(status or "", "its status %s is not one a power action can start from" % status)
+
+
+# Zenlayer's own Terraform provider names these VM disk statuses besides IN_USE and AVAILABLE: a system disk in one
+# of them is on its way out or not made yet, so CreateImage would refuse it. Other statuses are left to the API.
+UNUSABLE_DISK_STATUSES = frozenset({"CREATING", "DELETING", "RECYCLING", "RECYCLED"})
+
+
+def system_disk(client: ZenlayerClient, instance_id: str) -> dict[str, Any] | None:
+    """The raw DiskInfo of an instance's system disk (DescribeDisks), or None when the API lists none."""
+    disks = client.list_all("DescribeDisks", {"instanceId": instance_id, "diskType": "SYSTEM"})
+    matches = [disk for disk in disks if disk.get("instanceId") == instance_id and disk.get("diskType") == "SYSTEM"]
+    return matches[0] if matches else None

@@ -267,9 +267,11 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     IMAGING,
     STOPPED,
+    UNUSABLE_DISK_STATUSES,
     get_instance,
     instance_statuses,
     shape_instance,
+    system_disk,
     why_unactionable,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
@@ -354,21 +356,25 @@ class ZenlayerImage(AnsibleZenlayer):
 
     def _fetch_instance(self) -> dict[str, Any]:
         if self._instance is None:
-            instance_id = self.params["instance_id"]
-            with self.step("Looking up instance %s" % instance_id):
-                instance = get_instance(self.client, instance_id)
-            if instance is None:
-                raise ZenlayerError("instance %s was not found; check instance_id" % instance_id)
-            zone_id = self.params["zone_id"]
-            if zone_id and instance.get("zoneId") != zone_id:
-                raise ZenlayerError("instance %s is in zone %s, but zone_id is %s: an image is made in its instance's "
-                                    "zone; fix or drop zone_id" % (instance_id, instance.get("zoneId"), zone_id))
-            self._instance = instance
+            raise ZenlayerError("instance %s was not found; check instance_id" % self.params["instance_id"])
         return self._instance
 
     def _find_zone(self) -> str:
-        # With both given, reading the instance proves they agree: an image is never reported for the wrong zone.
-        self.zone_id = self._fetch_instance()["zoneId"] if self.params["instance_id"] else self.params["zone_id"]
+        """The zone to look in. With both instance_id and zone_id, reading the instance proves they agree (an image
+        is never reported for the wrong zone) - unless the instance is gone: its image may well outlive it."""
+        instance_id, zone_id = self.params["instance_id"], self.params["zone_id"]
+        if not instance_id:
+            self.zone_id = zone_id
+            return self.zone_id
+        with self.step("Looking up instance %s" % instance_id):
+            self._instance = get_instance(self.client, instance_id)
+        if self._instance is None and not zone_id:
+            raise ZenlayerError("instance %s was not found; check instance_id (to find an image whose instance is gone, "
+                                "give zone_id too)" % instance_id)
+        if self._instance is not None and zone_id and self._instance.get("zoneId") != zone_id:
+            raise ZenlayerError("instance %s is in zone %s, but zone_id is %s: an image is made in its instance's zone; "
+                                "fix or drop zone_id" % (instance_id, self._instance.get("zoneId"), zone_id))
+        self.zone_id = self._instance["zoneId"] if self._instance else zone_id
         return self.zone_id
 
     def _find_by_name(self) -> dict[str, Any] | None:
@@ -409,7 +415,7 @@ class ZenlayerImage(AnsibleZenlayer):
         try:
             with self.step("Waiting for image %s" % image_id):
                 # every caller has just seen it CREATING (or just made it): no look at once
-                return poll_until(lambda: get_image(self.client, self.zone_id, image_id), no_longer_creating,
+                return poll_until(lambda: self._look_at_image(image_id), no_longer_creating,
                                   self.params["wait_timeout"], schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False)
         except WaitTimeout as timeout:
             status = timeout.last.get("imageStatus") if timeout.last else "not listed yet"
@@ -417,6 +423,23 @@ class ZenlayerImage(AnsibleZenlayer):
                                 "re-run the task to resume the wait"
                                 % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),
                                 image=self._shape(timeout.last or image))
+
+    def _look_at_image(self, image_id: str) -> dict[str, Any] | None:
+        """The image, and while it is still being made, a look at its instance: one that vanished ends the wait."""
+        image = get_image(self.client, self.zone_id, image_id)
+        if self._instance is None or (image is not None and image.get("imageStatus") != CREATING):
+            return image
+        instance_id = self._instance["instanceId"]
+        if instance_statuses(self.client, [instance_id]).get(instance_id) is None:
+            raise ZenlayerError("instance %s disappeared while image %s (%s) was being made from it: the image may still "
+                                "finish, or fail. Re-run with zone_id %s instead of instance_id to wait for it, or delete it "
+                                "(state=absent)" % (instance_id, image_id, self.name, self.zone_id),
+                                image=self._shape(image) if image else None)
+        return image
+
+    def _check_no_twin(self) -> None:
+        """Two jobs making the same name at once both succeed at the API: say so, with both ids (raises)."""
+        self._find_by_name()
 
     # -- state=present -----------------------------------------------------------------------------------------------
 
@@ -426,6 +449,8 @@ class ZenlayerImage(AnsibleZenlayer):
         existing = self._find_by_name()
         image = existing if existing is not None else self._create()
         image = self._settle(image)
+        if existing is None and image["imageId"] is not None:
+            self._check_no_twin()
         return existing, self._update_description(image)
 
     def _update_description(self, image: dict[str, Any]) -> dict[str, Any]:
@@ -474,6 +499,15 @@ class ZenlayerImage(AnsibleZenlayer):
                                 % (zone_id, quota["count"], quota["maxCount"], describe_image_list(images)),
                                 images=[shape_image(image, zone_id) for image in images])
         self._check_instance_status(instance)
+        self._check_system_disk(instance_id)
+
+    def _check_system_disk(self, instance_id: str) -> None:
+        with self.step("Reading the system disk of instance %s" % instance_id):
+            disk = system_disk(self.client, instance_id)
+        status = (disk or {}).get("diskStatus")
+        if status in UNUSABLE_DISK_STATUSES:
+            raise ZenlayerError("the system disk %s of instance %s is %s: an image cannot be made from it now; wait until "
+                                "it is in use again (IN_USE)" % (disk.get("diskId"), instance_id, status))
 
     def _check_instance_status(self, instance: dict[str, Any]) -> None:
         instance_id, status = instance["instanceId"], instance.get("instanceStatus")

@@ -219,7 +219,9 @@ class InstancePowerRecord(AnsibleZenlayer):
         if wanted != previous:
             try:
                 with self.step("Writing the power record of instance %s" % self.instance_id):
-                    self.write("ModifyResourceTags", write_params(self.instance_id, wanted), client=self.zrm)
+                    # setting or removing one tag to one value: a repeat does no harm
+                    self.write("ModifyResourceTags", write_params(self.instance_id, wanted), client=self.zrm,
+                               safe_to_retry=True)
             except ZenlayerAPIError as err:
                 if err.code != TAG_DENIED_CODE:
                     raise

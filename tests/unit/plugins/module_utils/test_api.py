@@ -293,3 +293,23 @@ def test_pagination_against_the_emulator(emulator):
     images = client.list_all("DescribeImages", {"zoneId": "HKG-A", "imageType": "CUSTOM_IMAGE"}, page_size=10)
     assert len(images) == 25 and len({i["imageId"] for i in images}) == 25
     assert [r["body"]["pageNum"] for r in emulator.requests("DescribeImages")] == [1, 2, 3]
+
+
+def test_refused_credentials_name_what_to_check():
+    client, _adapter, _sleeps = client_with(error(401, "AUTH_SIGNATURE_MISMATCH", "signature mismatch"))
+    with pytest.raises(ZenlayerAPIError) as raised:
+        client.call("DescribeZones", {})
+    assert "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD" in str(raised.value) and "clock" in str(raised.value)
+    client, _adapter, _sleeps = client_with(error(401, "AUTH_INVALID_TOKEN"), access_token="tok-x", access_key_id=None,
+                                            access_key_password=None)
+    with pytest.raises(ZenlayerAPIError) as raised:
+        client.call("DescribeZones", {})
+    assert "ZENLAYERCLOUD_ACCESS_TOKEN" in str(raised.value) and "tok-x" not in str(raised.value)
+
+
+def test_https_to_a_plain_http_endpoint_says_so(emulator):
+    client = ZenlayerClient(domain=emulator.domain, scheme="https", access_token="token-for-tls-test", retries=0)
+    with pytest.raises(ZenlayerAPIError) as raised:
+        client.call("DescribeZones", {})
+    assert raised.value.code == "TLS_ERROR" and "does not speak HTTPS" in str(raised.value)
+    assert "scheme=http" in str(raised.value) and "certificate" not in str(raised.value)

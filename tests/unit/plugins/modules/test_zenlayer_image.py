@@ -299,3 +299,57 @@ def test_bearer_token(emulator_env, capsys, monkeypatch):
     assert result["changed"] is True
     assert {r["auth"] for r in emulator_env.requests()} == {"bearer"}
     assert emulator_env.credentials.token not in json.dumps(result)
+
+
+# -- what 0.1.0 got wrong (issue 11) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("disk_status", ["DELETING", "RECYCLING", "CREATING"])
+def test_a_system_disk_that_cannot_be_imaged_is_refused_before_the_create(emulator_env, capsys, disk_status):
+    emulator_env.patch(instances={STOPPED_HKG: {"systemDiskStatus": disk_status}})
+    for check_mode in (True, False):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=check_mode)
+        assert result["failed"] is True and disk_status in result["msg"] and "system disk" in result["msg"]
+    assert emulator_env.requests("CreateImage") == []
+
+
+def test_an_image_whose_instance_is_gone_is_found_when_the_zone_is_known(emulator_env, capsys):
+    made = run(capsys, instance_id=STOPPED_HKG, name="web")
+    emulator_env.patch(delete_instances=[STOPPED_HKG])
+    found = run(capsys, instance_id=STOPPED_HKG, zone_id="HKG-A", name="web")
+    assert not found.get("failed") and found["changed"] is False
+    assert found["image"]["image_id"] == made["image"]["image_id"]
+    without_zone = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert without_zone["failed"] is True and "give zone_id too" in without_zone["msg"]
+
+
+def test_a_rerun_waits_for_an_image_whose_instance_is_gone(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 30})
+    made = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
+    emulator_env.patch(delete_instances=[STOPPED_HKG])
+    waited = run(capsys, instance_id=STOPPED_HKG, zone_id="HKG-A", name="web")
+    assert not waited.get("failed") and waited["image"]["image_status"] == "AVAILABLE"
+    assert waited["image"]["image_id"] == made["image"]["image_id"] and waited["changed"] is False
+
+
+def test_an_instance_deleted_during_our_own_wait_is_noticed_at_once(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 10000})
+    emulator_env.add_faults({"action": "DescribeImages", "kind": "slow", "delay": 0.05, "after": 2, "times": 1})
+    import threading  # pylint: disable=import-outside-toplevel
+    timer = threading.Timer(0.5, lambda: emulator_env.patch(delete_instances=[STOPPED_HKG]))
+    timer.start()
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    timer.join()
+    assert result["failed"] is True and "disappeared while image" in result["msg"] and result["changed"] is True
+
+
+def test_a_twin_made_by_a_parallel_job_is_reported_with_both_ids(emulator_env, capsys):
+    emulator_env.add_faults({"action": "CreateImage", "kind": "slow", "delay": 0.3})
+    import threading  # pylint: disable=import-outside-toplevel
+    timer = threading.Timer(0.1, lambda: emulator_env.patch(
+        images={"img-twin": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING"}}))
+    timer.start()
+    result = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
+    timer.join()
+    assert result["failed"] is True and result["changed"] is True
+    assert "img-twin" in result["msg"] and sorted(result["image_ids"])[0] != sorted(result["image_ids"])[1]
