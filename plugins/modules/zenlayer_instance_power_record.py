@@ -86,8 +86,8 @@ requirements:
   - python >= 3.9
   - requests
 seealso:
-  - role: zenlayer.cloud.image_from_instance
   - module: zenlayer.cloud.zenlayer_instance_power
+  - module: zenlayer.cloud.zenlayer_image
 """
 
 EXAMPLES = r"""

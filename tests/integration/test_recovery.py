@@ -100,8 +100,8 @@ def test_interrupted_then_run_again(signal_name: str, moment: str, original: str
         sc.check_power(emu.state(), {instance_id: original})
 
 
-def test_a_run_that_could_not_put_the_power_back_is_repaired_by_the_next(tmp_path: Path, harness,
-                                                                           collections_root: str) -> None:
+def test_a_run_that_could_not_put_the_power_back_is_repaired_by_the_next(
+        tmp_path: Path, harness, collections_root: str) -> None:
     """Issue 11, item 1: the image outlasts wait_timeout, the instance is IMAGING and cannot be started within
     stop_timeout; the next run finds the image (it only waits for it) and still puts the power back first."""
     timings = dict(TIMINGS, image_seconds=12)
