@@ -25,7 +25,8 @@ from harness import Emulator, load_seed  # noqa: E402  pylint: disable=wrong-imp
 PLAYBOOK = os.path.join(REPO, "playbooks", "demo.yml")
 INSTANCE_ID = "demo-instance-1"
 IMAGE_NAME = "demo-web-golden"
-WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances", "RebootInstances")
+WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances", "RebootInstances",
+                 "ModifyResourceTags")
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 
 
@@ -105,9 +106,10 @@ class Demo:
         print("Emulator at %s (seed 'demo', time scale %s); instance %s is %s\n"
               % (self.emu.url, self.emu.time_scale, INSTANCE_ID, instance_status(self.emu)))
         writes = self.run(1)[1]
-        self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1}),
-                    "run 1: expected one StopInstances, one CreateImage and one StartInstances, got %s"
-                    % describe_counts(writes))
+        self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1, "ModifyResourceTags": 2}),
+                    "run 1: expected one StopInstances, one CreateImage, one StartInstances and the power record set "
+                    "and removed (two ModifyResourceTags), got %s" % describe_counts(writes))
+        self.expect(not self.emu.tags(INSTANCE_ID), "run 1: the power record was left on the instance")
         self.expect(instance_status(self.emu) == "RUNNING", "run 1: the instance is not RUNNING again")
         for image in self.images():
             print("  image %s '%s': %s, %s GB" % (image["imageId"], image["imageName"], image["imageStatus"],
@@ -124,7 +126,8 @@ class Demo:
         if self.problems:
             print("DEMO FAILED:\n  " + "\n  ".join(self.problems))
             return 1
-        print("Demo OK: the first run stopped, imaged and restarted the instance (one write each); "
+        print("Demo OK: the first run recorded the power to put back, stopped, imaged and restarted the instance, and "
+              "removed the record; "
               "the second run found the image, changed nothing and never stopped the instance.")
         return 0
 

@@ -22,7 +22,7 @@ if EMULATOR_DIR not in sys.path:
 from harness import Emulator  # noqa: E402  pylint: disable=wrong-import-position,unused-import
 
 WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
-                           "RebootInstances"})
+                           "RebootInstances", "ModifyResourceTags"})
 STATUS_ACTIONS = frozenset({"DescribeImages", "DescribeInstancesStatus", "DescribeInstances"})
 ACCESS_KEY = {"AKIDEMULATOR00000001": "emulator-secret-0123456789"}
 

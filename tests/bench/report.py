@@ -10,6 +10,11 @@ OURS, FIXED15, FIXED10 = "zenlayer.cloud", "fixed 15 s (ec2_ami)", "fixed 10 s (
 COLOURS = {"RUNNING": "#2b8a3e", "STOPPING": "#f08c00", "STOPPED": "#868e96", "IMAGING": "#1c7ed6", "BOOTING": "#ae3ec9"}
 
 
+def benchlib_write_actions() -> frozenset:
+    from benchlib import WRITE_ACTIONS  # pylint: disable=import-outside-toplevel,import-error
+    return WRITE_ACTIONS
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _name in header) + "|"]
     lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
@@ -26,8 +31,8 @@ def _calls(doc: dict) -> str:
     if not runs:
         return ""
     out = ["## 1. API calls per task (measured, from the emulator's request log)\n\n",
-           "Each scenario is one ansible-playbook run against a fresh log; writes are CreateImage, DeleteImages, "
-           "ModifyImagesAttributes, StopInstances, StartInstances.\n\n"]
+           "Each scenario is one ansible-playbook run against a fresh log; writes are %s.\n\n"
+           % ", ".join(sorted(benchlib_write_actions()))]
     header = ["scenario", "target"]
     for label, _run in runs:
         header += ["calls " + label, "writes " + label]
