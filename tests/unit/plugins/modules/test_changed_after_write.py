@@ -104,3 +104,13 @@ def test_a_stop_whose_answer_was_lost_and_that_was_not_done_is_sent_again(emulat
     result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped"})
     assert not result.get("failed") and result["changed"] is True
     assert [entry["performed"] for entry in emulator_env.requests("StopInstances")] == [False, True]
+
+
+def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypatch):
+    """Issue 11, item 10: AWX injects an unused credential field as an empty variable."""
+    for name in ("ZENLAYERCLOUD_VALIDATE_CERTS", "ZENLAYERCLOUD_CLIENT_TIMEOUT", "ZENLAYERCLOUD_API_RETRIES",
+                 "ZENLAYERCLOUD_ACCESS_TOKEN"):
+        monkeypatch.setenv(name, "")
+    result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "running"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["invocation"]["module_args"]["client_timeout"] == 60.0
