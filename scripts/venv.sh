@@ -86,7 +86,9 @@ build() {  # build NAME PYTHON PIPARGS... ; output goes to $VENVS/NAME.log
   local dir="$VENVS/$name" stamp="$VENVS/$name/.stamp" hash
   hash="$({
     "$py" -c 'import sys; print(sys.version)'
-    echo "$*"
+    # the pip arguments name files under $REPO: hash them without it, so the same inputs from another checkout
+    # (a worktree, a fresh clone) reuse the venv instead of rebuilding it
+    echo "${*//$REPO/}"
     cat "$REPO/tests/requirements.txt" "$REPO/tests/requirements-tools.txt" "$REPO/requirements.txt" \
       "${BASH_SOURCE[0]}" 2>/dev/null
   } | sha256sum | cut -d' ' -f1)"

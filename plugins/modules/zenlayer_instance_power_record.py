@@ -35,8 +35,9 @@ options:
   state:
     description:
       - V(present) takes the record (writes it, or renews or takes over the one there).
-      - V(absent) removes the record of O(owner) once the power is back. A record of another owner is only removed
-        with O(take_over=true).
+      - V(absent) removes the record of O(owner) once the power is back, or an expired one. A record of another owner
+        that has not expired is only removed with O(take_over=true).
+      - On an instance that no longer exists, V(absent) and O(lifetime=0) do nothing.
     type: str
     choices: [present, absent]
     default: present
@@ -212,6 +213,8 @@ class InstancePowerRecord(AnsibleZenlayer):
         try:
             previous = self._read()
         except ZenlayerAPIError as err:
+            if err.http_status == 404 and self._nothing_to_keep():
+                return {"record": None, "previous": None, "recorded": False, "diff": {"before": {}, "after": {}}}
             if err.code != TAG_DENIED_CODE:
                 raise
             return self._not_recorded(err)
@@ -234,6 +237,10 @@ class InstancePowerRecord(AnsibleZenlayer):
         self.module.warn(TAG_DENIED_WARNING % (self.instance_id, err.code))
         shaped = shape_record(previous, self.clock.time())
         return {"record": shaped, "previous": shaped, "recorded": False, "diff": {"before": {}, "after": {}}}
+
+    def _nothing_to_keep(self) -> bool:
+        """A record removed or given up (lifetime 0) on an instance that is gone: there is nothing left to keep."""
+        return self.params["state"] == "absent" or self.params["lifetime"] == 0
 
     def _read(self) -> dict[str, Any] | None:
         with self.step("Reading the power record of instance %s" % self.instance_id):
@@ -277,7 +284,10 @@ class InstancePowerRecord(AnsibleZenlayer):
         return power_to_restore(status)
 
     def _released(self, previous: dict[str, Any] | None) -> dict[str, Any] | None:
-        if previous is not None and previous["owner"] != self.owner and not self.params["take_over"]:
+        # An expired record is nobody's: it is removed too (and a take-over just written may not be visible yet, so
+        # the record read back can still be the expired one this owner took over).
+        if (previous is not None and previous["owner"] != self.owner and previous["expires"] > self.clock.time()
+                and not self.params["take_over"]):
             raise ZenlayerError("the power record of instance %s belongs to job %s, not %s: it is not removed (it says "
                                 "to put the instance back %s). Remove it with take_over=true once that is done"
                                 % (self.instance_id, previous["owner"], self.owner, previous["power"]),

@@ -190,15 +190,14 @@ def test_dropped_create_that_was_not_done_is_sent_again(emulator_env, capsys):
 
 def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
     """The image appears between the look-up and CreateImage (a parallel run): adopt it, make no second one."""
-    emulator_env.add_faults({"action": "DescribeImageQuota", "kind": "slow", "delay": 1.5})
+    emulator_env.add_faults({"action": "DescribeImageQuota", "kind": "slow", "delay": 0.4})
 
     def parallel_run():
-        time.sleep(0.5)
-        emulator_env.patch(images={"img-parallel": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING"}},
-                           instances={STOPPED_HKG: {"instanceStatus": "IMAGING"}})
-        time.sleep(1.5)
-        emulator_env.patch(images={"img-parallel": {"imageStatus": "AVAILABLE"}},
-                           instances={STOPPED_HKG: {"instanceStatus": "STOPPED"}})
+        time.sleep(0.1)
+        done_at = time.time() + 0.6  # the parallel run's image is done a moment later
+        emulator_env.patch(images={"img-parallel": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING",
+                                                    "pending": {"to": "AVAILABLE", "at": done_at}}},
+                           instances={STOPPED_HKG: {"instanceStatus": "IMAGING", "pending": {"to": "STOPPED", "at": done_at}}})
 
     helper = threading.Thread(target=parallel_run)
     helper.start()

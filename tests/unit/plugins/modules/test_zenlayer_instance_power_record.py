@@ -93,3 +93,17 @@ def test_a_bad_owner_is_refused_before_any_request(emulator_env, capsys):
     result = run(capsys, instance_id=RUNNING_ID, owner="job 1")
     assert result["failed"] is True and "owner must be" in result["msg"]
     assert emulator_env.requests() == []
+
+
+def test_an_expired_record_of_another_job_is_removed(emulator_env, capsys):
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", -1)
+    released = run(capsys, instance_id=RUNNING_ID, owner="job-2", state="absent")
+    assert released["changed"] is True and record_on(emulator_env, RUNNING_ID) is None
+
+
+def test_removing_or_giving_up_the_record_of_a_deleted_instance_does_nothing(emulator_env, capsys):
+    emulator_env.patch(delete_instances=[RUNNING_ID])
+    assert run(capsys, instance_id=RUNNING_ID, owner="job-1", state="absent")["changed"] is False
+    assert run(capsys, instance_id=RUNNING_ID, owner="job-1", lifetime=0)["changed"] is False
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-1")
+    assert taken["failed"] is True
