@@ -26,8 +26,8 @@ description:
   - Bad options fail before any API call; bad credentials or an unreachable endpoint fail with one line saying
     why. An account without instances gives an empty inventory. Secrets are never printed nor cached.
 extends_documentation_fragment:
-  - ansible.builtin.constructed
-  - ansible.builtin.inventory_cache
+  - constructed
+  - inventory_cache
 requirements:
   - python >= 3.9
   - requests
