@@ -21,7 +21,7 @@ description:
   - Every field of the instance is a host variable in snake_case under O(hostvars_prefix) (by default
     C(zenlayer_instance_id), C(zenlayer_instance_name), C(zenlayer_zone_id), C(zenlayer_instance_status),
     C(zenlayer_tags) as a dictionary, C(zenlayer_public_ipv4), C(zenlayer_private_ipv4), C(zenlayer_public_ipv6),
-    C(zenlayer_resource_group_id), ...). The role M(zenlayer.cloud.image_from_instance) takes
+    C(zenlayer_resource_group_id), ...). The role C(zenlayer.cloud.image_from_instance) takes
     C(zenlayer_instance_id) as the instance to image when C(image_from_instance_instance_id) is not set.
   - Bad options fail before any API call; bad credentials or an unreachable endpoint fail with one line saying
     why. An account without instances gives an empty inventory. Secrets are never printed nor cached.
@@ -241,6 +241,7 @@ from typing import Any
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
     COLLECTION_VERSION,
@@ -370,8 +371,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- hosts ---------------------------------------------------------------------------------------------------
 
     def _prefixed(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The instance's host variables, marked unsafe: a name or tag holding '{{' is data, never a template."""
         prefix = self.get_option("hostvars_prefix")
-        return {prefix + key: value for key, value in instance_hostvars(raw).items()}
+        return {prefix + key: wrap_var(value) for key, value in instance_hostvars(raw).items()}
 
     def _evaluate(self, expression: str, variables: dict[str, Any], what: str) -> Any:
         try:

@@ -226,6 +226,15 @@ def test_constructed_groups_keyed_groups_and_compose(parse, emulator_env):
     assert parsed.vars("web-1")["ansible_user"] == "admin" and parsed.vars("web-1")["ansible_host"] == "10.0.0.11"
 
 
+def test_api_values_are_never_rendered_as_templates(parse, emulator_env):
+    emulator_env.patch(instances={"ins-hkg-web-0001": {"instanceName": "{{ 6 * 7 }}",
+                                                       "tags": [{"key": "note", "value": "{{ lookup('env', 'HOME') }}"}]}})
+    parsed = parse({"compose": {"note": "zenlayer_tags.note", "label": "zenlayer_instance_name ~ '!'"}})
+    host = parsed.vars("{{ 6 * 7 }}")
+    assert host["note"] == "{{ lookup('env', 'HOME') }}"
+    assert host["label"] == "{{ 6 * 7 }}!"
+
+
 # -- cache ---------------------------------------------------------------------------------------------------------
 
 def read_cache_file(path) -> tuple[dict, bool]:
