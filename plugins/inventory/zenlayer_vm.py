@@ -269,6 +269,9 @@ FILTER_OPTIONS = ("zones", "statuses", "name", "tags", "tag_keys", "resource_gro
 HOSTNAME_KEYWORDS = {"name": "instance_name", "instance_id": "instance_id", "public_ipv4": "public_ipv4",
                      "private_ipv4": "private_ipv4", "public_ipv6": "public_ipv6"}
 PREFIX_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# ansible-core 2.19+ never renders inventory values as templates unless a plugin trusts them (trusted_by_default);
+# before it, values from the API must be marked unsafe one by one.
+MARK_UNSAFE = not hasattr(BaseInventoryPlugin, "trusted_by_default")
 AUTH_HINT = "; check access_key_id and access_key_password (or access_token), ZENLAYERCLOUD_* in the environment"
 
 
@@ -371,9 +374,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- hosts ---------------------------------------------------------------------------------------------------
 
     def _prefixed(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The instance's host variables, marked unsafe: a name or tag holding '{{' is data, never a template."""
+        """The instance's host variables, never templates: a name or tag holding '{{' stays data."""
         prefix = self.get_option("hostvars_prefix")
-        return {prefix + key: wrap_var(value) for key, value in instance_hostvars(raw).items()}
+        hostvars = instance_hostvars(raw)
+        if MARK_UNSAFE:
+            return {prefix + key: wrap_var(value) for key, value in hostvars.items()}
+        return {prefix + key: value for key, value in hostvars.items()}
 
     def _evaluate(self, expression: str, variables: dict[str, Any], what: str) -> Any:
         try:
@@ -431,6 +437,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         address = self._ansible_host(variables)
         if address:
             self.inventory.set_variable(hostname, "ansible_host", address)
+        if self.get_option("compose") or self.get_option("groups") or self.get_option("keyed_groups"):
+            self._construct(hostname)
+
+    def _construct(self, hostname: str) -> None:
         host_vars = self.inventory.get_host(hostname).get_vars()
         strict = self.get_option("strict")
         self._set_composite_vars(self.get_option("compose"), host_vars, hostname, strict=strict)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -15,7 +16,6 @@ import re
 from typing import Any, Iterable
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
-from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import shape_instance
 
 PAGE_SIZE = 1000
 MAX_IDS_PER_CALL = 100
@@ -31,6 +31,7 @@ class InventoryOptionError(ValueError):
     """An option of the inventory source cannot work; raised before any API call."""
 
 
+@functools.lru_cache(maxsize=1024)
 def snake_case(name: str) -> str:
     """instanceChargeType -> instance_charge_type, publicIpv6Addresses -> public_ipv6_addresses."""
     return _CAMEL_BOUNDARY.sub("_", name).lower()
@@ -64,10 +65,10 @@ def _first_address(addresses: Any, version: int) -> str | None:
 
 
 def instance_hostvars(raw: dict[str, Any]) -> dict[str, Any]:
-    """An InstanceInfo as host variables (without prefix): every field in snake_case, tags as a dict, and the first
-    public IPv4, private IPv4 and public IPv6 address (None when there is none)."""
+    """An InstanceInfo as host variables (without prefix): every field in snake_case (the names shape_instance gives
+    the modules' results: instance_id, instance_name, zone_id, ...), tags as a dict, and the first public IPv4,
+    private IPv4 and public IPv6 address (None when there is none)."""
     hostvars = snake_case_data({key: value for key, value in raw.items() if key != "tags"})
-    hostvars.update(shape_instance(raw))
     hostvars["tags"] = tags_as_dict(raw)
     hostvars["public_ipv4"] = _first_address(raw.get("publicIpAddresses"), 4)
     hostvars["private_ipv4"] = _first_address(raw.get("privateIpAddresses"), 4)

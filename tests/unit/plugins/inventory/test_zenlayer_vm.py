@@ -24,7 +24,8 @@ from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.zenlayer.cloud.plugins.inventory import zenlayer_vm
-from ansible_collections.zenlayer.cloud.plugins.module_utils._inventory import CACHE_FORMAT, matches_filters
+from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import shape_instance
+from ansible_collections.zenlayer.cloud.plugins.module_utils._inventory import CACHE_FORMAT, instance_hostvars, matches_filters
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
 from seedgen import generate  # noqa: E402  pylint: disable=wrong-import-position,import-error
@@ -356,3 +357,14 @@ def test_only_zenlayer_vm_files_are_claimed(tmp_path):
                           ("prod.zenlayer_vm.json", False)):
         (tmp_path / name).write_text("plugin: %s\n" % NAME, encoding="utf-8")
         assert plugin.verify_file(str(tmp_path / name)) is claimed, name
+
+
+def test_hostvars_use_the_names_the_modules_return(emulator_env):
+    """An instance in the inventory has the fields zenlayer_instance_info returns, under the same names."""
+    raw = emulator_env.call("DescribeInstances", {"instanceIds": ["ins-hkg-web-0001"]}).body["response"]["dataSet"][0]
+    hostvars = instance_hostvars(raw)
+    for key, value in shape_instance(raw).items():
+        if isinstance(value, dict):
+            assert value.items() <= hostvars[key].items(), key
+        else:
+            assert hostvars[key] == value, key
