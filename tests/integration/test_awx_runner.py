@@ -250,9 +250,11 @@ def _inventory_script(imported: dict) -> str:
     return "#!%s\nimport sys\nsys.stdout.write(%r if '--list' in sys.argv else '{}')\n" % (sys.executable, json.dumps(imported))
 
 
-def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
+def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_environment, collections_root, harness,  # pylint: disable=unused-argument
+                                                           monkeypatch) -> None:
     """The plugin as an AWX inventory source (through ansible-runner), then playbooks/image_tag_group.yml over its group
     tag_role_web: one image per web instance, named after the host, no other instance touched, power as before."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     seed = harness.load_seed("default")
     for instance in seed["instances"]:
         if instance["instanceId"] in WEB_TAGGED:
