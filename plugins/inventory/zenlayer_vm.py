@@ -40,7 +40,7 @@ options:
   access_key_id:
     description:
       - The Zenlayer Cloud access key ID, used with O(access_key_password) to sign every request.
-      - May be a template, for example a lookup or a variable given with C(-e) (from Ansible Vault).
+      - May be a template, for example a lookup.
       - Give either O(access_key_id) with O(access_key_password), or O(access_token), not both.
     type: str
     env:
@@ -48,7 +48,9 @@ options:
   access_key_password:
     description:
       - The secret of the access key O(access_key_id). It is only used to sign; it is never sent, printed or cached.
-      - May be a template or an inline C(!vault) value.
+      - May be an inline C(!vault) value, or a template (a lookup, or a variable given with C(-e)). Note that
+        C(ansible-inventory --list) prints every C(-e) variable as a host variable, so give a secret inline
+        with C(!vault), by a lookup, or in the environment rather than with C(-e).
     type: str
     env:
       - name: ZENLAYERCLOUD_ACCESS_KEY_PASSWORD
@@ -185,14 +187,16 @@ options:
 notes:
   - Every request has a timeout (O(client_timeout)) and throttled or failed reads are retried (O(api_retries)).
   - With O(cache) on, the raw API answers are cached (format versioned, keyed by the filters, the endpoint and the
-    access key id); a second run within O(cache_timeout) makes no API call. Use C(--flush-cache) to refresh.
+    access key id); a second run within O(cache_timeout) makes no API call. C(--flush-cache) (ansible-playbook,
+    and ansible-inventory from ansible-core 2.17) refreshes it.
 """
 
 EXAMPLES = r"""
+---
 # inventory/prod.zenlayer_vm.yml: every instance, credentials from ZENLAYERCLOUD_* environment variables
 plugin: zenlayer.cloud.zenlayer_vm
 
-# ---
+---
 # Running instances of two zones, grouped by zone, status and tag, reached over their private addresses
 plugin: zenlayer.cloud.zenlayer_vm
 zones: [HKG-A, FRA-A]
@@ -210,7 +214,7 @@ groups:
 compose:
   ansible_user: "'ubuntu'"
 
-# ---
+---
 # The web servers of production (tags sent to the API), named by a tag when there is one, cached for an hour
 plugin: zenlayer.cloud.zenlayer_vm
 tags:
@@ -225,14 +229,24 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/zenlayer_vm
 cache_timeout: 3600
 
-# ---
-# Credentials from Ansible Vault: ansible-inventory -i prod.zenlayer_vm.yml -e @vault.yml --ask-vault-pass --graph
+---
+# The password encrypted with Ansible Vault in the file itself (ansible-vault encrypt_string --name access_key_password)
+# ansible-inventory -i prod.zenlayer_vm.yml --ask-vault-pass --graph
 plugin: zenlayer.cloud.zenlayer_vm
-access_key_id: "{{ vault_zenlayer_key_id }}"
-access_key_password: "{{ vault_zenlayer_key_password }}"
+access_key_id: AKIDEXAMPLE123456
+access_key_password: !vault |
+  $ANSIBLE_VAULT;1.1;AES256
+  62313365396662343061393464336163383764373764613633653634306231386433626436623361
+  6134333665353966363534333632666535333761666137620a663537646562643131363864386437
+  3436
 name: "web-*"
 conditions:
   - zenlayer_cpu_count >= 2
+
+---
+# The token from a lookup (any lookup plugin: a password manager, a secrets store, a file outside the project)
+plugin: zenlayer.cloud.zenlayer_vm
+access_token: "{{ lookup('ansible.builtin.file', '~/.config/zenlayer/token') }}"
 """
 
 import re
