@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ansible_run import ansible_env, find_secrets, run_playbook, secret_seed  # noqa: E402  pylint: disable=wrong-import-position
 
