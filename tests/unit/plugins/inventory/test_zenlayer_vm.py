@@ -368,3 +368,23 @@ def test_hostvars_use_the_names_the_modules_return(emulator_env):
             assert value.items() <= hostvars[key].items(), key
         else:
             assert hostvars[key] == value, key
+
+
+def _examples() -> list[dict]:
+    class Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        """SafeLoader that reads !vault values as their text."""
+
+    Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
+    return list(yaml.load_all(zenlayer_vm.EXAMPLES, Loader=Loader))  # nosec - SafeLoader subclass
+
+
+def test_every_example_is_a_source_using_documented_options_only():
+    doc = yaml.safe_load(zenlayer_vm.DOCUMENTATION)
+    add_fragments(doc, zenlayer_vm.__file__, fragment_loader=fragment_loader)
+    examples = _examples()
+    assert len(examples) >= 4
+    for example in examples:
+        assert example["plugin"] == NAME
+        assert set(example) <= set(doc["options"]), set(example) - set(doc["options"])
+    used = set().union(*examples)
+    assert {"zones", "statuses", "tags", "keyed_groups", "hostnames", "connect_with", "cache"} <= used
