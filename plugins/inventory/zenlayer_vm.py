@@ -348,7 +348,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         prefix = self.get_option("hostvars_prefix")
         if not prefix or not PREFIX_PATTERN.match(prefix):
             raise AnsibleParserError("zenlayer_vm: hostvars_prefix must be letters, digits and '_', not starting with a "
-                                     "digit (so that variables such as %sname never clash), not %r" % (prefix or "", prefix))
+                                     "digit and not empty (it keeps the instance's fields, such as name and tags, from "
+                                     "clashing with Ansible's own variables), not %r" % prefix)
         if not self.get_option("hostnames"):
             raise AnsibleParserError("zenlayer_vm: hostnames must list at least one preference, such as name")
 

@@ -302,6 +302,7 @@ def test_a_cache_of_another_format_is_not_used(parse, emulator_env, tmp_path):
     ({"scheme": "ftp"}, "scheme must be https or http"),
     ({"domain": "https://console.zenlayer.com/api"}, "domain must be a host name"),
     ({"hostvars_prefix": "1bad"}, "hostvars_prefix must be"),
+    ({"hostvars_prefix": ""}, "not empty"),
     ({"client_timeout": 0}, "client_timeout must be"),
 ])
 def test_bad_options_fail_before_any_api_call(parse, emulator_env, config, message):
