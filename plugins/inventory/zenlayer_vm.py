@@ -192,12 +192,8 @@ notes:
 """
 
 EXAMPLES = r"""
----
-# inventory/prod.zenlayer_vm.yml: every instance, credentials from ZENLAYERCLOUD_* environment variables
-plugin: zenlayer.cloud.zenlayer_vm
-
----
-# Running instances of two zones, grouped by zone, status and tag, reached over their private addresses
+# prod.zenlayer_vm.yml: running instances of two zones, grouped by zone, status and tag, reached over their private
+# addresses; credentials from the ZENLAYERCLOUD_* environment variables
 plugin: zenlayer.cloud.zenlayer_vm
 zones: [HKG-A, FRA-A]
 statuses: [RUNNING]
@@ -214,39 +210,41 @@ groups:
 compose:
   ansible_user: "'ubuntu'"
 
----
-# The web servers of production (tags sent to the API), named by a tag when there is one, cached for an hour
-plugin: zenlayer.cloud.zenlayer_vm
-tags:
-  role: web
-  env: prod
-hostnames:
-  - zenlayer_tags.fqdn
-  - name
-duplicate_hostnames: error
-cache: true
-cache_plugin: ansible.builtin.jsonfile
-cache_connection: ~/.cache/zenlayer_vm
-cache_timeout: 3600
-
----
-# The password encrypted with Ansible Vault in the file itself (ansible-vault encrypt_string --name access_key_password)
-# ansible-inventory -i prod.zenlayer_vm.yml --ask-vault-pass --graph
-plugin: zenlayer.cloud.zenlayer_vm
-access_key_id: AKIDEXAMPLE123456
-access_key_password: !vault |
-  $ANSIBLE_VAULT;1.1;AES256
-  62313365396662343061393464336163383764373764613633653634306231386433626436623361
-  6134333665353966363534333632666535333761666137620a663537646562643131363864386437
-  3436
-name: "web-*"
-conditions:
-  - zenlayer_cpu_count >= 2
-
----
-# The token from a lookup (any lookup plugin: a password manager, a secrets store, a file outside the project)
-plugin: zenlayer.cloud.zenlayer_vm
-access_token: "{{ lookup('ansible.builtin.file', '~/.config/zenlayer/token') }}"
+# Other sources, each a whole file of its own (remove the '#   ' in front of each line):
+#
+# Every instance the credentials may see:
+#   plugin: zenlayer.cloud.zenlayer_vm
+#
+# The production web servers (tags sent to the API), named by a tag when they have it, cached for an hour:
+#   plugin: zenlayer.cloud.zenlayer_vm
+#   tags:
+#     role: web
+#     env: prod
+#   hostnames:
+#     - zenlayer_tags.fqdn
+#     - name
+#   duplicate_hostnames: error
+#   cache: true
+#   cache_plugin: ansible.builtin.jsonfile
+#   cache_connection: ~/.cache/zenlayer_vm
+#   cache_timeout: 3600
+#
+# The password encrypted with Ansible Vault in the file itself (ansible-vault encrypt_string --name
+# access_key_password), then: ansible-inventory -i prod.zenlayer_vm.yml --ask-vault-pass --graph
+#   plugin: zenlayer.cloud.zenlayer_vm
+#   access_key_id: AKIDEXAMPLE123456
+#   access_key_password: !vault |
+#     $ANSIBLE_VAULT;1.1;AES256
+#     62313365396662343061393464336163383764373764613633653634306231386433626436623361
+#     6134333665353966363534333632666535333761666137620a663537646562643131363864386437
+#     3436
+#   name: "web-*"
+#   conditions:
+#     - zenlayer_cpu_count >= 2
+#
+# The token from a lookup (a password manager, a secrets store, a file outside the project):
+#   plugin: zenlayer.cloud.zenlayer_vm
+#   access_token: "{{ lookup('ansible.builtin.file', '~/.config/zenlayer/token') }}"
 """
 
 import re

@@ -372,11 +372,20 @@ def test_hostvars_use_the_names_the_modules_return(emulator_env):
 
 
 def _examples() -> list[dict]:
+    """The example source, and each commented one (its lines start with '#   ')."""
+
     class Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
         """SafeLoader that reads !vault values as their text."""
 
     Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
-    return list(yaml.load_all(zenlayer_vm.EXAMPLES, Loader=Loader))  # nosec - SafeLoader subclass
+    blocks, current = [], []
+    for line in zenlayer_vm.EXAMPLES.splitlines() + [""]:
+        if line.startswith("#   "):
+            current.append(line[4:])
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    return [yaml.load(text, Loader=Loader) for text in [zenlayer_vm.EXAMPLES] + blocks]  # nosec - SafeLoader subclass
 
 
 def test_every_example_is_a_source_using_documented_options_only():
