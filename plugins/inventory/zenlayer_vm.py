@@ -280,6 +280,7 @@ CONNECTION_OPTIONS = TEMPLATABLE_OPTIONS + ("validate_certs", "client_timeout", 
 FILTER_OPTIONS = ("zones", "statuses", "name", "tags", "tag_keys", "resource_group_id", "image_id", "instance_ids")
 HOSTNAME_KEYWORDS = {"name": "instance_name", "instance_id": "instance_id", "public_ipv4": "public_ipv4",
                      "private_ipv4": "private_ipv4", "public_ipv6": "public_ipv6"}
+UNSET_DEFAULTS = {"domain": "console.zenlayer.com", "scheme": "https"}
 PREFIX_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ansible-core 2.19+ never renders inventory values as templates unless a plugin trusts them (trusted_by_default);
 # before it, values from the API must be marked unsafe one by one.
@@ -326,8 +327,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return str(value) if value is not None else None
 
     def _connection_options(self) -> dict[str, Any]:
+        """The endpoint and credential options; an empty value (as AWX injects for an unused input) counts as unset."""
         options = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
-        options.update({name: self._templated(name) for name in TEMPLATABLE_OPTIONS})
+        options.update({name: self._templated(name) or UNSET_DEFAULTS.get(name) for name in TEMPLATABLE_OPTIONS})
         if not HAS_REQUESTS:
             raise AnsibleError("zenlayer_vm needs the Python library requests on the controller: pip install requests")
         problem = credential_error(options) or connection_error(options)

@@ -352,6 +352,15 @@ def test_the_token_may_come_from_the_environment(parse, emulator_env, monkeypatc
     assert {entry["auth"] for entry in emulator_env.requests()} == {"bearer"}
 
 
+def test_empty_environment_values_count_as_unset(parse, emulator_env, monkeypatch):
+    """AWX injects an unused credential input as an empty string: an empty token is no token."""
+    monkeypatch.setenv("ZENLAYERCLOUD_ACCESS_TOKEN", "")
+    assert parse({}).hosts == DEFAULT_SEED_NAMES
+    monkeypatch.setenv("ZENLAYERCLOUD_SCHEME", "")  # the default, https (port 1 of 127.0.0.1 refuses at once)
+    with pytest.raises(AnsibleError, match=r"listing instances at https://127\.0\.0\.1:1/api/v2/vm failed"):
+        parse({"api_retries": 0, "domain": "127.0.0.1:1"})
+
+
 def test_only_zenlayer_vm_files_are_claimed(tmp_path):
     plugin = zenlayer_vm.InventoryModule()
     for name, claimed in (("prod.zenlayer_vm.yml", True), ("zenlayer_vm.yaml", True), ("hosts.yml", False),
