@@ -185,6 +185,8 @@ options:
     type: str
     default: zenlayer_instances
 notes:
+  - A credential or endpoint option, or its environment variable, set to an empty string counts as not set (AWX
+    injects an unused credential input that way).
   - Every request has a timeout (O(client_timeout)) and throttled or failed reads are retried (O(api_retries)).
   - With O(cache) on, the raw API answers are cached (format versioned, keyed by the filters, the endpoint and the
     access key id); a second run within O(cache_timeout) makes no API call. C(--flush-cache) (ansible-playbook,
