@@ -330,6 +330,17 @@ ansible_doc_all() {
       echo "ansible-doc -t role zenlayer.cloud.image_from_instance: FAILED"; sed 's/^/  | /' "$WORK/doc.err"; bad=1
     fi
   fi
+  local plugin
+  for plugin in "$STAGE_DIR"/plugins/inventory/*.py; do
+    [ -f "$plugin" ] || continue
+    plugin="zenlayer.cloud.$(basename "$plugin" .py)"
+    if ANSIBLE_COLLECTIONS_PATH="$INSTALL_DIR" "$venv/bin/ansible-doc" -t inventory --json "$plugin" 2>"$WORK/doc.err" \
+         | "$venv/bin/python" -c "$DOC_CHECK" "$plugin" 2>>"$WORK/doc.err"; then
+      echo "ansible-doc -t inventory $plugin: OK"
+    else
+      echo "ansible-doc -t inventory $plugin: FAILED"; sed 's/^/  | /' "$WORK/doc.err"; bad=1
+    fi
+  done
   return "$bad"
 }
 if want_stage build; then

@@ -142,10 +142,25 @@ def main() -> int:
     return _render(doc, args.out, json_path)
 
 
+def _kept_sections(out: str) -> str:
+    """Sections other scripts write into the page between their markers (tests/bench/inventory.py): kept as they are."""
+    import inventory  # pylint: disable=import-outside-toplevel
+    try:
+        with open(out, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    if inventory.MARK_START not in text or inventory.MARK_END not in text:
+        return ""
+    kept = text[text.index(inventory.MARK_START):text.index(inventory.MARK_END) + len(inventory.MARK_END)]
+    return "\n" + kept + "\n"
+
+
 def _render(doc: dict, out: str, json_path: str | None) -> int:
     import report  # pylint: disable=import-outside-toplevel
+    kept = _kept_sections(out)
     with open(out, "w", encoding="utf-8") as handle:
-        handle.write(report.render(doc))
+        handle.write(report.render(doc) + kept)
     report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet.svg"))
     print(report.summary(doc))
     print("bench: wrote %s%s (measured in %.0f s)" % (out, " and " + json_path if json_path else "", doc["total_seconds"]))

@@ -178,6 +178,67 @@ def tags_match(tags: list[dict], wanted: list[dict] | None, wanted_keys: list[st
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# DescribeInstances filters
+
+MAX_TAG_FILTERS = 20
+EXACT_INSTANCE_FILTERS = ("zoneId", "instanceStatus", "imageId", "resourceGroupId", "subnetId")
+ADDRESS_FILTERS = ("publicIpAddresses", "privateIpAddresses")
+
+
+def tag_filter(body: dict) -> list[tuple[str, Any]]:
+    """tags[] of {key, value} (at most 20): [(key, value)]; a missing or null value matches any value of the key."""
+    tags = body.get("tags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, dict) and isinstance(tag.get("key"), str) for tag in tags):
+        raise ApiError(400, "INVALID_PARAMETER_TYPE", "The parameter 'tags' must be a list of {key, value} objects.")
+    if len(tags) > MAX_TAG_FILTERS:
+        raise ApiError(400, "INVALID_PARAMETER_TOO_MANY_TAGS",
+                       "The parameter 'tags' holds %d tags; at most %d are allowed." % (len(tags), MAX_TAG_FILTERS))
+    return [(tag["key"], tag.get("value")) for tag in tags]
+
+
+def tag_keys_filter(body: dict) -> list[str]:
+    """tagKeys[] (at most 20)."""
+    keys = param(body, "tagKeys", "str_list") or []
+    if len(keys) > MAX_TAG_FILTERS:
+        raise ApiError(400, "INVALID_PARAMETER_TOO_MANY_TAGS",
+                       "The parameter 'tagKeys' holds %d keys; at most %d are allowed." % (len(keys), MAX_TAG_FILTERS))
+    return keys
+
+
+def _has_tags(inst: dict, pairs: list[tuple[str, Any]], keys: list[str]) -> bool:
+    """Every tag pair and every tag key must be on the instance (all of them, the emulator's choice)."""
+    carried = {tag.get("key"): tag.get("value") for tag in inst.get("tags") or []}
+    if any(key not in carried for key in keys):
+        return False
+    return all(key in carried and (value is None or carried[key] == value) for key, value in pairs)
+
+
+def instance_filter_of(body: dict) -> Callable[[dict], bool]:
+    """The DescribeInstances filters of a request as one predicate over instance records (every filter must hold).
+
+    Checks every parameter's type before matching anything, so a bad request fails whether or not instances exist.
+    """
+    instance_ids = id_list(body, "instanceIds")
+    exact = {key: param(body, key, "str") for key in EXACT_INSTANCE_FILTERS}
+    name = param(body, "instanceName", "str")
+    addresses = {key: param(body, key, "str_list") for key in ADDRESS_FILTERS}
+    pairs, keys = tag_filter(body), tag_keys_filter(body)
+
+    def matches(inst: dict) -> bool:
+        if instance_ids is not None and inst["instanceId"] not in instance_ids:
+            return False
+        if any(value is not None and inst.get(key) != value for key, value in exact.items()):
+            return False
+        if any(wanted is not None and not set(wanted) & set(inst.get(key) or []) for key, wanted in addresses.items()):
+            return False
+        return World._name_matches(name, inst["instanceName"]) and _has_tags(inst, pairs, keys)
+
+    return matches
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # record normalisation
 
 def normalize_instance(raw: dict, now: float) -> dict:
@@ -651,17 +712,8 @@ class World:
         return name == pattern
 
     def _act_DescribeInstances(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
-        instance_ids = id_list(body, "instanceIds")
-        filters = {key: param(body, key, "str") for key in ("zoneId", "instanceStatus", "imageId")}
-        name = param(body, "instanceName", "str")
-        found = []
-        for inst in self.instances.values():
-            if instance_ids is not None and inst["instanceId"] not in instance_ids:
-                continue
-            if any(value is not None and inst.get(key) != value for key, value in filters.items()):
-                continue
-            if self._name_matches(name, inst["instanceName"]):
-                found.append(self._instance_info(inst))
+        instance_filter = instance_filter_of(body)
+        found = [self._instance_info(inst) for inst in self.instances.values() if instance_filter(inst)]
         total, page = paginate(found, body)
         return {"totalCount": total, "dataSet": page}
 

@@ -217,3 +217,64 @@ def test_fleet_job_with_forks_and_token_credential(tmp_path, clean_environment, 
         for instance in FLEET.values():  # power_after: previous
             assert after[instance] == before[instance], (instance, before[instance], after[instance])
         _assert_secrets_hidden(private, events, [emu.credentials.token])
+
+
+TAG_GROUP_PLAYBOOK = REPO / "playbooks" / "image_tag_group.yml"
+INVENTORY_SOURCE = """\
+plugin: zenlayer.cloud.zenlayer_vm
+keyed_groups:
+  - key: zenlayer_tags
+    prefix: tag
+"""
+WEB_TAGGED = {"ins-hkg-web-0001": "web", "ins-hkg-web-0002": "web", "ins-fra-app-0001": "web", "ins-hkg-db-0001": "db"}
+
+
+def _inventory_update(tmp_path: Path, injected_env: dict, runner_env: dict) -> dict:
+    """What an AWX inventory update does with a source sourced from a project: ansible-inventory --list --export
+    through ansible-runner, the credential in env/envvars of its private data dir. Returns the imported inventory."""
+    private = tmp_path / "inventory_update"
+    (private / "env").mkdir(parents=True)
+    (private / "project" / "inventories").mkdir(parents=True)
+    (private / "env" / "envvars").write_text(yaml.safe_dump(injected_env), encoding="utf-8")
+    source = private / "project" / "inventories" / "web.zenlayer_vm.yml"
+    source.write_text(INVENTORY_SOURCE, encoding="utf-8")
+    out, err = ansible_runner.get_inventory(
+        action="list", inventories=[str(source)], response_format="json", export=True, private_data_dir=str(private),
+        envvars=runner_env, quiet=True, timeout=120)
+    assert out, "the inventory update produced nothing:\n%s" % err
+    return json.loads(out) if isinstance(out, str) else out
+
+
+def _inventory_script(imported: dict) -> str:
+    """The job's inventory as AWX hands it over: an executable script printing the imported inventory."""
+    return "#!%s\nimport sys\nsys.stdout.write(%r if '--list' in sys.argv else '{}')\n" % (sys.executable, json.dumps(imported))
+
+
+def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_environment, collections_root, harness,  # pylint: disable=unused-argument
+                                                           monkeypatch) -> None:
+    """The plugin as an AWX inventory source (through ansible-runner), then playbooks/image_tag_group.yml over its group
+    tag_role_web: one image per web instance, named after the host, no other instance touched, power as before."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    seed = harness.load_seed("default")
+    for instance in seed["instances"]:
+        if instance["instanceId"] in WEB_TAGGED:
+            instance["tags"] = [{"key": "role", "value": WEB_TAGGED[instance["instanceId"]]}]
+    with harness.Emulator(seed, time_scale=TIME_SCALE) as emu:
+        injected, _safe = render_injected_env(_key_pair_inputs(emu))
+        runner_env = _runner_env(collections_root, tmp_path)
+        imported = _inventory_update(tmp_path, injected, runner_env)
+        assert sorted(imported["tag_role_web"]["hosts"]) == ["app-fra-1", "web-1", "web-2"]
+        assert "zenlayer_instance_id" in json.dumps(imported["_meta"]["hostvars"]["web-1"])
+        assert emu.credentials.access_key_password not in json.dumps(imported)
+
+        private = _private_data_dir(tmp_path, injected, _inventory_script(imported))
+        (private / "inventory" / "hosts").chmod(0o700)
+        before = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
+        runner, events = _run_job(private, TAG_GROUP_PLAYBOOK, runner_env, {"tag_group": "tag_role_web"}, forks=3)
+        _assert_job_succeeded(runner, events, ["app-fra-1", "web-1", "web-2"])
+        created = sorted((entry["body"]["instanceId"], entry["body"]["imageName"]) for entry in emu.requests("CreateImage"))
+        assert created == [("ins-fra-app-0001", "app-fra-1-golden"), ("ins-hkg-web-0001", "web-1-golden"),
+                           ("ins-hkg-web-0002", "web-2-golden")]
+        after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
+        assert after == before
+        _assert_secrets_hidden(private, events, [emu.credentials.access_key_password])
