@@ -11,7 +11,7 @@ import time
 from typing import Any, Iterable, Iterator
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
-from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record, shape_record, tags_of
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import power_record_of, tags_of
 
 MAX_IDS_PER_CALL = 100
 
@@ -48,7 +48,7 @@ def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
                                  "disk_category": disk.get("diskCategory")}
     if "tags" in raw:
         shaped["tags"] = tags_of(raw)
-        shaped["power_record"] = shape_record(decode_record(shaped["tags"].get(RECORD_TAG_KEY)), time.time())
+        shaped["power_record"] = power_record_of(shaped["tags"], time.time())
     return shaped
 
 

@@ -13,9 +13,11 @@ import ipaddress
 import itertools
 import json
 import re
+import time
 from typing import Any, Iterable
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import power_record_of, tags_of
 
 PAGE_SIZE = 1000
 MAX_IDS_PER_CALL = 100
@@ -46,14 +48,6 @@ def snake_case_data(value: Any) -> Any:
     return value
 
 
-def tags_as_dict(raw: dict[str, Any]) -> dict[str, Any]:
-    """InstanceInfo's tags ({"tags": [{"key", "value"}]}, or a bare list) as {key: value}."""
-    tags = raw.get("tags")
-    if isinstance(tags, dict):
-        tags = tags.get("tags")
-    return {tag["key"]: tag.get("value") for tag in tags or [] if isinstance(tag, dict) and "key" in tag}
-
-
 def _first_address(addresses: Any, version: int) -> str | None:
     for address in addresses or []:
         try:
@@ -69,7 +63,8 @@ def instance_hostvars(raw: dict[str, Any]) -> dict[str, Any]:
     the modules' results: instance_id, instance_name, zone_id, ...), tags as a dict, and the first public IPv4,
     private IPv4 and public IPv6 address (None when there is none)."""
     hostvars = snake_case_data({key: value for key, value in raw.items() if key != "tags"})
-    hostvars["tags"] = tags_as_dict(raw)
+    hostvars["tags"] = tags_of(raw)
+    hostvars["power_record"] = power_record_of(hostvars["tags"], time.time())
     hostvars["public_ipv4"] = _first_address(raw.get("publicIpAddresses"), 4)
     hostvars["private_ipv4"] = _first_address(raw.get("privateIpAddresses"), 4)
     hostvars["public_ipv6"] = (_first_address(raw.get("publicIpv6Addresses"), 6)
@@ -140,7 +135,7 @@ def matches_filters(raw: dict[str, Any], options: dict[str, Any]) -> bool:
     single = (("resource_group_id", "resourceGroupId"), ("image_id", "imageId"))
     if any(options.get(option) and raw.get(field) != options[option] for option, field in single):
         return False
-    tags = tags_as_dict(raw)
+    tags = tags_of(raw)
     if any(key not in tags for key in options.get("tag_keys") or []):
         return False
     return all(key in tags and str(tags[key]) == str(value) for key, value in (options.get("tags") or {}).items())

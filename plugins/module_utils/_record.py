@@ -63,6 +63,11 @@ def tags_of(raw: dict[str, Any]) -> dict[str, Any]:
     return {tag["key"]: tag.get("value") for tag in tags or [] if isinstance(tag, dict) and "key" in tag}
 
 
+def power_record_of(tags: dict[str, Any], now: float) -> dict[str, Any] | None:
+    """The shaped power record among an instance's tags ({key: value}), or None."""
+    return shape_record(decode_record(tags.get(RECORD_TAG_KEY)), now)
+
+
 def read_record(zrm: ZenlayerClient, instance_id: str) -> dict[str, Any] | None:
     """The decoded power record of an instance (DescribeResourceTags), or None."""
     payload = zrm.call("DescribeResourceTags", {"resourceUuid": instance_id})
