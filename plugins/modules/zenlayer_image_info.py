@@ -22,7 +22,7 @@ options:
   image_ids:
     description:
       - Only these image ids.
-      - An empty list is refused (it never means every image): leave the option out to list them all.
+      - "An empty list is refused (it never means every image): leave the option out to list them all."
     type: list
     elements: str
   name:

@@ -20,7 +20,7 @@ options:
     description:
       - Only these instances (asked in chunks of 100, the most the API takes in one call).
       - An ID that does not exist is left out of the result; it is not an error.
-      - An empty list is refused (it never means every instance): leave the option out to list them all.
+      - "An empty list is refused (it never means every instance): leave the option out to list them all."
     type: list
     elements: str
     aliases: [instance_id]
