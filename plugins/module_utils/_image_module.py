@@ -263,4 +263,3 @@ class ImageModule(AnsibleZenlayer):
                 if err.code != "INVALID_IMAGE_NOT_FOUND":
                     raise
                 self._mark_as_changed()  # a retried delete whose first try was done: the image seen above is gone
-

@@ -39,8 +39,9 @@ def line_names(emu: Any, zone_id: str = "HKG-A", prefix: str = "web-") -> list[s
 
 
 def seed_line(emu: Any, *stamps: str, zone_id: str = "HKG-A", status: str = "AVAILABLE") -> None:
-    emu.patch(images={"img-%s-%s" % (zone_id, stamp): {"imageName": "web-" + stamp, "zoneId": zone_id,
-                                                         "imageStatus": status} for stamp in stamps})
+    images = {"img-%s-%s" % (zone_id, stamp): {"imageName": "web-" + stamp, "zoneId": zone_id, "imageStatus": status}
+              for stamp in stamps}
+    emu.patch(images=images)
 
 
 def seed_strangers(emu: Any) -> None:
