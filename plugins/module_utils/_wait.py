@@ -8,13 +8,19 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
 
 class Clock:
-    """Monotonic time and sleep. Tests put a faster one in SYSTEM_CLOCK's place (see _base.AnsibleZenlayer.clock)."""
+    """Monotonic time, sleep and the time of day in UTC. Tests put another one in SYSTEM_CLOCK's place (see
+    _base.AnsibleZenlayer.clock)."""
+
+    def utcnow(self) -> datetime:
+        """The time of day, in UTC, of the host the module runs on (the controller, in a play on localhost)."""
+        return datetime.now(timezone.utc)
 
     def monotonic(self) -> float:
         return time.monotonic()

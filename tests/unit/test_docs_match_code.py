@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.zenlayer.cloud.plugins.module_utils import _api
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import COLLECTION_VERSION, REQUEST_CLIENT
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import DESCRIPTION_MAX, NAME_MAX
+from ansible_collections.zenlayer.cloud.plugins.module_utils._image_line import PREFIX_MAX, STAMP_WIDTH
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT
 from ansible_collections.zenlayer.cloud.plugins.modules.zenlayer_instance_power import POWER_ACTIONS
 
@@ -28,8 +29,8 @@ COLLECTIONS_ROOT = str(Path(_api.__file__).parents[5])
 def fixture_docs() -> dict:
     """The documentation of every module, as ansible-doc renders it for users."""
     ansible_doc = Path(sys.executable).parent / "ansible-doc"
-    modules = ["zenlayer.cloud.%s" % name for name in ("zenlayer_image", "zenlayer_image_info", "zenlayer_instance_power",
-                                                       "zenlayer_instance_info")]
+    modules = ["zenlayer.cloud.%s" % name for name in ("zenlayer_image", "zenlayer_image_info", "zenlayer_image_line",
+                                                       "zenlayer_instance_power", "zenlayer_instance_info")]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
     out = subprocess.run([str(ansible_doc), "--json", *modules], env=env, check=True, capture_output=True, text=True).stdout
     return {name.split(".")[-1]: entry["doc"] for name, entry in json.loads(out).items()}
@@ -63,3 +64,9 @@ def test_the_version_has_one_source():
     version = next(line.split(":", 1)[1].strip().strip("'\"") for line in galaxy.splitlines() if line.startswith("version:"))
     assert COLLECTION_VERSION == version, "plugins/module_utils/_api.py COLLECTION_VERSION must follow galaxy.yml"
     assert REQUEST_CLIENT.endswith(" " + version)
+
+
+def test_the_line_prefix_limit_is_the_one_checked(docs):
+    prefix = _text(docs["zenlayer_image_line"]["options"]["prefix"]["description"])
+    assert "1 to %d characters" % PREFIX_MAX in prefix and "adds %d digits" % STAMP_WIDTH in prefix
+    assert PREFIX_MAX + STAMP_WIDTH == NAME_MAX

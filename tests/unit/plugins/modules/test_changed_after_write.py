@@ -5,11 +5,12 @@ a re-run then knows something changed, and the role knows the instance's power m
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_instance_power
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_image_line, zenlayer_instance_power
 from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
 
 RUNNING_ID = "ins-hkg-web-0001"
@@ -114,3 +115,42 @@ def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypat
     result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "running"})
     assert not result.get("failed"), result.get("msg")
     assert result["invocation"]["module_args"]["client_timeout"] == 60.0
+# -- zenlayer_image_line -------------------------------------------------------------------------------------------
+
+LINE = {"instance_id": STOPPED_ID, "prefix": "web-", "now": "2026-11-30T02:00:00Z"}
+
+
+def _line_of(emu: Any, *stamps: str, quota: int = 10) -> None:
+    emu.patch(image_quota=quota, images={"img-web-%s" % stamp: {"imageName": "web-" + stamp, "zoneId": "HKG-A"}
+                                         for stamp in stamps})
+
+
+def test_line_room_made_then_the_create_refused(emulator_env, capsys):
+    _line_of(emulator_env, "202611280200", "202611290200", quota=2)
+    emulator_env.add_faults({"action": "CreateImage", "kind": "error", "status": 400,
+                             "code": "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE"})
+    result = run_module(zenlayer_image_line.main, capsys, dict(LINE, make_room=True))
+    assert result["failed"] is True and performed(emulator_env, "DeleteImages") == 1
+    assert result["changed"] is True, "the oldest image of the line was deleted to make room"
+
+
+def test_line_image_made_then_the_wait_times_out_deletes_nothing(emulator_env, capsys):
+    _line_of(emulator_env, "202611280200", "202611290200")
+    emulator_env.patch(timings={"image_seconds": 10000})
+    result = run_module(zenlayer_image_line.main, capsys, dict(LINE, keep=1, wait_timeout=5))
+    assert result["failed"] is True and "re-run the task to resume the wait" in result["msg"]
+    assert result["changed"] is True and emulator_env.requests("DeleteImages") == []
+    made = result["image"]["image_id"]
+    emulator_env.patch(images={made: {"pending": {"to": "AVAILABLE", "at": time.time() + 0.3}}})
+    resumed = run_module(zenlayer_image_line.main, capsys, dict(LINE, keep=1, now="2026-11-30T02:40:00Z"))
+    assert not resumed.get("failed") and resumed["image"]["image_id"] == made, "the re-run waits for the same image"
+    assert resumed["deleted_image_ids"] == ["img-web-202611290200", "img-web-202611280200"]
+    assert len(emulator_env.requests("CreateImage")) == 1
+
+
+def test_line_delete_for_keep_whose_outcome_is_unknown_reports_a_change(emulator_env, capsys):
+    _line_of(emulator_env, "202611280200", "202611290200")
+    emulator_env.add_faults({"action": "DeleteImages", "kind": "error", "status": 503, "times": None})
+    result = run_module(zenlayer_image_line.main, capsys, dict(LINE, keep=1))
+    assert result["failed"] is True and result["changed"] is True
+    assert "Deleting image img-web-202611290200" in result["msg"]

@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.zenlayer.cloud.plugins.modules import (
     zenlayer_image,
     zenlayer_image_info,
+    zenlayer_image_line,
     zenlayer_instance_info,
     zenlayer_instance_power,
 )
@@ -176,6 +177,62 @@ def test_image_check_mode_on_a_running_instance_warns_where_the_real_run_fails(e
     quiet = run_module(zenlayer_image.main, capsys, {"instance_id": RUNNING_ID, "name": "web", "assume_stopped": True},
                        check_mode=True, diff=True)
     assert quiet["changed"] is True and not quiet.get("warnings"), "assume_stopped is the pre-flight's own question"
+
+
+# -- zenlayer_image_line: fresh or not, keep, make_room, strangers ---------------------------------------------------
+
+NIGHT = "2026-11-30T02:00:00Z"
+
+
+def _line(*stamps: str, quota: int = 10, status: str = "AVAILABLE") -> Callable[[Any], None]:
+    def arrange(emu: Any) -> None:
+        images = {"img-web-%s" % stamp: {"imageName": "web-" + stamp, "zoneId": "HKG-A", "imageStatus": status}
+                  for stamp in stamps}
+        images["img-golden"] = {"imageName": "web-golden", "zoneId": "HKG-A"}
+        emu.patch(image_quota=quota, images=images)
+    return arrange
+
+
+def line_comparable(result: dict) -> dict:
+    """A line run as a user reads it; a new image's id and what only the API knows of it left out."""
+    kept = comparable(result)
+    kept["images"] = [(image["image_name"], image["image_status"]) for image in result.get("images") or []]
+    kept.update(fresh=result.get("fresh"), deleted_image_ids=result.get("deleted_image_ids"))
+    return kept
+
+
+def _line_creating(emu: Any) -> None:
+    _line("202611280200")(emu)
+    emu.patch(images={"img-web-202611290200": {"imageName": "web-202611290200", "zoneId": "HKG-A",
+                                               "imageStatus": "CREATING",
+                                               "pending": {"to": "AVAILABLE", "at": time.time() + SETTLE_SECONDS}}})
+
+
+LINE = {"instance_id": STOPPED_ID, "prefix": "web-", "now": NIGHT}
+LINE_CELLS = {
+    "empty line": (_nothing, LINE),
+    "keep 2 of 4": (_line("202611270200", "202611280200", "202611290200"), dict(LINE, keep=2)),
+    "keep more than there are": (_line("202611290200"), dict(LINE, keep=5)),
+    "fresh": (_line("202611300100", "202611290200"), dict(LINE, max_age="20h", keep=1)),
+    "stale": (_line("202611290100"), dict(LINE, max_age="20h", keep=1)),
+    "only unavailable, max_age": (_line("202611300100", status="UNAVAILABLE"), dict(LINE, max_age="20h")),
+    "same minute": (_line("202611300200"), dict(LINE, keep=1)),
+    "an earlier run's image still creating": (_line_creating, dict(LINE, keep=1)),
+    "quota full": (_line("202611280200", "202611290200", quota=3), LINE),
+    "quota full, make_room": (_line("202611280200", "202611290200", quota=3), dict(LINE, make_room=True, keep=2)),
+    "quota full, make_room, one image": (_line("202611290200", quota=2), dict(LINE, make_room=True)),
+    "zone without images": (_sin_e_stopped, dict(LINE, instance_id="ins-sin-app-0001")),
+    "instance imaging": (_imaging, dict(LINE, keep=1)),
+    "instance not found": (_nothing, dict(LINE, instance_id="ins-nope")),
+}
+
+
+@pytest.mark.parametrize("cell", list(LINE_CELLS))
+def test_image_line_check_mode_is_the_real_run(emulator_env, capsys, cell):
+    arrange, args = LINE_CELLS[cell]
+    predicted, real = check_then_real(emulator_env, capsys, zenlayer_image_line.main, args, arrange)
+    assert line_comparable(predicted) == line_comparable(real)
+    assert bool(writes(emulator_env)) == real["changed"], "changed must say whether a write was sent"
 
 
 # -- the info modules: read-only, so both modes must agree to the letter ---------------------------------------------

@@ -1,0 +1,301 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""ImageModule: what every module that makes or deletes images does the same way, on top of AnsibleZenlayer.
+
+Finding the instance and its zone, the checks before CreateImage, sending it without ever making a second image,
+waiting for an image, and deleting one. zenlayer_image and zenlayer_image_line build on it; each sets `self.name`
+(the image name to make) and reads its own options for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError
+from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
+    AVAILABLE,
+    CREATING,
+    CUSTOM_IMAGE,
+    UNAVAILABLE,
+    creating_images,
+    custom_images_named,
+    describe_image_list,
+    describe_images,
+    get_image,
+    image_quota,
+    quota_is_full,
+    shape_image,
+    zone_supports_images,
+)
+from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
+    IMAGING,
+    STOPPED,
+    UNUSABLE_DISK_STATUSES,
+    get_instance,
+    instance_statuses,
+    shape_instance,
+    system_disk,
+    why_unactionable,
+)
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
+
+DISK_MAKING_IMAGE = "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"
+READ_TIMEOUT = "READ_TIMEOUT"
+# How long a CreateImage whose answer was lost is looked for (writes are asynchronous: the image may be listed late).
+LOST_ANSWER_GRACE_SECONDS = 10.0
+SHUTDOWN_HINT = ("shut it down first with zenlayer.cloud.zenlayer_instance_power (state=stopped), or use the role "
+                 "zenlayer.cloud.image_from_instance, which stops it, makes the image and restores its power state")
+IMAGE_ERROR_HINTS = {
+    "INVALID_INSTANCE_NOT_FOUND": "check instance_id",
+    "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT": "this zone does not support custom images; use an instance in another zone",
+    "LIMIT_EXCEEDED_IMAGE_QUOTA": "the zone's custom image quota is full; delete an image (state=absent) or ask "
+                                  "Zenlayer support to raise the quota",
+    "UNSUPPORTED_OPERATION_INSTANCE_STATE_STARTING": "the instance must be shut down: " + SHUTDOWN_HINT,
+    "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE": "the instance's system disk cannot be imaged in its current state",
+}
+
+
+class ImageModule(AnsibleZenlayer):
+    """A module that makes images (from `instance_id`) and deletes them. Options it reads: instance_id, zone_id,
+    description, wait (true when the module has none), wait_timeout, assume_stopped."""
+
+    error_hints = IMAGE_ERROR_HINTS
+
+    def __init__(self, module: Any) -> None:
+        super().__init__(module)
+        self.name: str | None = self.params.get("name")
+        self.zone_id: str | None = None
+        self.created_from: str | None = None  # the instance, when this run's CreateImage answered (or would)
+        self._instance: dict[str, Any] | None = None
+
+    def _shape(self, image: dict[str, Any] | None) -> dict[str, Any] | None:
+        return shape_image(image, self.zone_id, self.created_from) if image else None
+
+    # -- lookups -----------------------------------------------------------------------------------------------------
+
+    def partial_result(self) -> dict[str, Any]:
+        return {"instance": shape_instance(self._instance)} if self._instance else {}
+
+    def _fetch_instance(self) -> dict[str, Any]:
+        if self._instance is None:
+            raise ZenlayerError("instance %s was not found; check instance_id" % self.params["instance_id"])
+        return self._instance
+
+    def _find_zone(self) -> str:
+        """The zone to look in. With both instance_id and zone_id, reading the instance proves they agree (an image
+        is never reported for the wrong zone) - unless the instance is gone: its image may well outlive it."""
+        instance_id, zone_id = self.params["instance_id"], self.params.get("zone_id")
+        if not instance_id:
+            self.zone_id = zone_id
+            return self.zone_id
+        with self.step("Looking up instance %s" % instance_id):
+            self._instance = get_instance(self.client, instance_id)
+        if self._instance is None and not zone_id:
+            hint = " (to find an image whose instance is gone, give zone_id too)" if "zone_id" in self.params else ""
+            raise ZenlayerError("instance %s was not found; check instance_id%s" % (instance_id, hint))
+        if self._instance is not None and zone_id and self._instance.get("zoneId") != zone_id:
+            raise ZenlayerError("instance %s is in zone %s, but zone_id is %s: an image is made in its instance's zone; "
+                                "fix or drop zone_id" % (instance_id, self._instance.get("zoneId"), zone_id))
+        self.zone_id = self._instance["zoneId"] if self._instance else zone_id
+        return self.zone_id
+
+    def _find_by_name(self) -> dict[str, Any] | None:
+        with self.step("Looking up image %s in zone %s" % (self.name, self.zone_id)):
+            matches = custom_images_named(self.client, self.zone_id, self.name)
+        if len(matches) > 1:
+            raise ZenlayerError("%d custom images in zone %s are named %s: %s; delete the extra ones by image_id "
+                                "(state=absent) - this module does not guess"
+                                % (len(matches), self.zone_id, self.name, describe_image_list(matches)),
+                                image_ids=[image["imageId"] for image in matches])
+        return matches[0] if matches else None
+
+    # -- waiting -----------------------------------------------------------------------------------------------------
+
+    def _settle(self, image: dict[str, Any]) -> dict[str, Any]:
+        """The image once it is no longer CREATING (with wait=true); fails when it ended UNAVAILABLE."""
+        if image.get("imageStatus") == CREATING and self.params.get("wait", True):
+            image = self._wait_while_creating(image)
+        if image.get("imageStatus") == UNAVAILABLE:
+            raise ZenlayerError("image %s (%s) in zone %s is UNAVAILABLE: making it failed. Delete it (state=absent) "
+                                "and create it again" % (image["imageId"], image.get("imageName"), self.zone_id),
+                                image=self._shape(image))
+        return image
+
+    def _wait_while_creating(self, image: dict[str, Any]) -> dict[str, Any]:
+        if image["imageId"] is None:  # check mode: the image a real run would make and wait for
+            return dict(image, imageStatus=AVAILABLE)
+        image_id = image["imageId"]
+        # A just-made image may not be listed at once (asynchronous writes); one seen before may not vanish.
+        listed_by = self.clock.monotonic() + (LOST_ANSWER_GRACE_SECONDS if self.created_from else 0.0)
+
+        def no_longer_creating(current: dict[str, Any] | None) -> bool:
+            if current is None and self.clock.monotonic() >= listed_by:
+                raise ZenlayerError("image %s (%s) disappeared from zone %s while it was being waited for"
+                                    % (image_id, image.get("imageName"), self.zone_id))
+            return current is not None and current.get("imageStatus") != CREATING
+
+        try:
+            with self.step("Waiting for image %s" % image_id):
+                # every caller has just seen it CREATING (or just made it): no look at once
+                return poll_until(lambda: self._look_at_image(image_id), no_longer_creating,
+                                  self.params["wait_timeout"], schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False)
+        except WaitTimeout as timeout:
+            status = timeout.last.get("imageStatus") if timeout.last else "not listed yet"
+            raise ZenlayerError("image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being made: "
+                                "re-run the task to resume the wait"
+                                % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),
+                                image=self._shape(timeout.last or image))
+
+    def _look_at_image(self, image_id: str) -> dict[str, Any] | None:
+        """The image, and while it is still being made, a look at its instance: one that vanished ends the wait."""
+        image = get_image(self.client, self.zone_id, image_id)
+        if self._instance is None or (image is not None and image.get("imageStatus") != CREATING):
+            return image
+        instance_id = self._instance["instanceId"]
+        if instance_statuses(self.client, [instance_id]).get(instance_id) is None:
+            raise ZenlayerError("instance %s disappeared while image %s (%s) was being made from it: the image may still "
+                                "finish, or fail. Re-run with zone_id %s instead of instance_id to wait for it, or delete it "
+                                "(state=absent)" % (instance_id, image_id, self.name, self.zone_id),
+                                image=self._shape(image) if image else None)
+        return image
+
+    def _check_no_twin(self) -> None:
+        """Two jobs making the same name at once both succeed at the API: say so, with both ids (raises)."""
+        self._find_by_name()
+
+    # -- creating --
+
+    def _create(self) -> dict[str, Any]:
+        if not self.params["instance_id"]:
+            raise ZenlayerError("no custom image named %s in zone %s; give instance_id to create it" % (self.name, self.zone_id))
+        instance = self._fetch_instance()
+        self._check_can_create(instance)
+        made = {"imageId": None, "imageName": self.name, "imageDescription": self.params.get("description"),
+                "imageStatus": CREATING, "imageType": CUSTOM_IMAGE,
+                "imageSize": (instance.get("systemDisk") or {}).get("diskSize")}
+        with self.step("Creating image %s from instance %s" % (self.name, instance["instanceId"])):
+            image_id, answered = self._send_create()
+        if answered:
+            self.created_from = instance["instanceId"]
+        if image_id is None or self.params.get("wait", True):
+            return dict(made, imageId=image_id)  # check mode, or the wait reads it
+        with self.step("Reading image %s" % image_id):
+            return get_image(self.client, self.zone_id, image_id) or dict(made, imageId=image_id)
+
+    def _check_can_create(self, instance: dict[str, Any]) -> None:
+        """Raise what CreateImage would refuse, before calling it (and in check mode)."""
+        self._check_zone(instance)
+        quota = self._read_quota()
+        if quota_is_full(quota):
+            self._refuse_full_quota(quota)
+        self._check_instance_status(instance)
+        self._check_system_disk(instance["instanceId"])
+
+    def _check_system_disk(self, instance_id: str) -> None:
+        with self.step("Reading the system disk of instance %s" % instance_id):
+            disk = system_disk(self.client, instance_id)
+        status = (disk or {}).get("diskStatus")
+        if status in UNUSABLE_DISK_STATUSES:
+            raise ZenlayerError("the system disk %s of instance %s is %s: an image cannot be made from it now; wait until "
+                                "it is in use again (IN_USE)" % (disk.get("diskId"), instance_id, status))
+
+    def _check_zone(self, instance: dict[str, Any]) -> None:
+        if not zone_supports_images(self.zone_id):
+            raise ZenlayerError("zone %s (of instance %s) does not support custom images; images can only be made "
+                                "from instances in other zones" % (self.zone_id, instance["instanceId"]))
+
+    def _read_quota(self) -> dict[str, Any] | None:
+        with self.step("Reading the image quota of zone %s" % self.zone_id):
+            return image_quota(self.client, self.zone_id)
+
+    def _refuse_full_quota(self, quota: dict[str, Any], advice: str = "") -> None:
+        zone_id = self.zone_id
+        with self.step("Listing the custom images of zone %s" % zone_id):
+            images = describe_images(self.client, zone_id, imageType=CUSTOM_IMAGE)
+        raise ZenlayerError("zone %s already holds %s of %s custom images, the quota: %s. %sDelete one "
+                            "(zenlayer.cloud.zenlayer_image state=absent) or ask Zenlayer support to raise the quota"
+                            % (zone_id, quota["count"], quota["maxCount"], describe_image_list(images), advice),
+                            images=[shape_image(image, zone_id) for image in images])
+
+    def _check_instance_status(self, instance: dict[str, Any]) -> None:
+        instance_id, status = instance["instanceId"], instance.get("instanceStatus")
+        if status == IMAGING:
+            with self.step("Listing the images being made in zone %s" % self.zone_id):
+                making = creating_images(self.client, self.zone_id)
+            raise ZenlayerError("instance %s is already being imaged (IMAGING): image %s is being made from it; wait "
+                                "until it is done, then re-run" % (instance_id, describe_image_list(making)))
+        if status == STOPPED or (self.check_mode and self.params.get("assume_stopped") and not why_unactionable(status)):
+            return
+        if not self.check_mode:
+            raise ZenlayerError("instance %s is %s; it must be shut down (STOPPED) before an image is made: %s"
+                                % (instance_id, status, SHUTDOWN_HINT))
+        self.module.warn("instance %s is %s: the image can only be made once it is shut down (STOPPED); check mode "
+                         "goes on as if an earlier task stopped it" % (instance_id, status))
+
+    def _send_create(self) -> tuple[str | None, bool]:
+        """(image id, whether CreateImage answered). Never makes a second image: after a lost answer it looks, and
+        sends again only when the look proves the first one was not done. (None, True) in check mode."""
+        params = {"instanceId": self.params["instance_id"], "imageName": self.name,
+                  "imageDescription": self.params.get("description")}
+        for _attempt in range(self.client.retries + 1):
+            try:
+                payload = self.write("CreateImage", params)
+            except ZenlayerAPIError as err:
+                adopted = self._after_failed_create(err)
+                if adopted is not None:
+                    return adopted["imageId"], False
+                continue
+            return (payload["imageId"] if payload else None), True
+        raise ZenlayerError("CreateImage for %s was answered with errors %d times and no image named %s was made; "
+                            "re-run the task" % (self.params["instance_id"], self.client.retries + 1, self.name))
+
+    def _after_failed_create(self, err: ZenlayerAPIError) -> dict[str, Any] | None:
+        """The image to adopt after a failed CreateImage; None when it is proven not made (send again); else raise."""
+        if err.code == DISK_MAKING_IMAGE:
+            image = self._find_by_name()
+            if image is not None and image.get("imageStatus") == CREATING:
+                return image  # made by an earlier (lost) request of ours, or by a parallel run under this name
+        if not err.outcome_unknown:
+            raise err
+        image = self._look_after_lost_answer()
+        if image is None and err.code == READ_TIMEOUT:
+            # the first request may still be processed: a second CreateImage could make a second image
+            raise ZenlayerError("Creating image %s failed: %s; no image named %s has appeared since; the request may "
+                                "still be processed, so it is not sent again: re-run the task later (it adopts the "
+                                "image if it was made), and raise client_timeout" % (self.name, err, self.name),
+                                error=err.to_dict())
+        return image
+
+    def _look_after_lost_answer(self) -> dict[str, Any] | None:
+        """The image a CreateImage whose answer was lost made, or None once a grace window shows no sign of it
+        (writes are asynchronous: neither the image nor the instance's IMAGING status may show at once)."""
+        instance_id = self.params["instance_id"]
+
+        def look() -> tuple[dict[str, Any] | None, str | None]:
+            return self._find_by_name(), instance_statuses(self.client, [instance_id]).get(instance_id)
+
+        with self.step("Looking for image %s after a lost CreateImage answer" % self.name):
+            try:
+                image, _status = poll_until(look, lambda seen: seen[0] is not None, LOST_ANSWER_GRACE_SECONDS,
+                                            schedule=LOST_ANSWER_LOOKS, clock=self.clock)
+                return image
+            except WaitTimeout as timeout:
+                last_status = timeout.last[1] if timeout.last else None
+        if last_status == IMAGING:
+            raise ZenlayerError("the answer to CreateImage was lost and instance %s is IMAGING, but no image named %s is "
+                                "listed in zone %s; re-run the task later to adopt it" % (instance_id, self.name, self.zone_id))
+        return None
+
+    # -- deleting --
+
+    def _delete(self, image_id: str) -> None:
+        with self.step("Deleting image %s" % image_id):
+            try:
+                self.write("DeleteImages", {"imageIds": [image_id]}, safe_to_retry=True)
+            except ZenlayerAPIError as err:
+                if err.code != "INVALID_IMAGE_NOT_FOUND":
+                    raise
+                self._mark_as_changed()  # a retried delete whose first try was done: the image seen above is gone
