@@ -202,6 +202,15 @@ diff:
   type: dict
   sample: {"before": {"images": ["web-202611290200", "web-202611280200"]},
            "after": {"images": ["web-202611300200", "web-202611290200"]}}
+instance:
+  description:
+    - The instance O(instance_id) as this task read it (before any change), in the shape
+      M(zenlayer.cloud.zenlayer_instance_info) returns, also when the task fails after reading it.
+    - Its C(power_record) is the power state a job recorded to put back (see
+      M(zenlayer.cloud.zenlayer_instance_power_record)), or V(null).
+  returned: when the instance was found
+  type: dict
+  sample: {"instance_id": "ins-0123456789", "instance_status": "RUNNING", "zone_id": "HKG-A", "power_record": null}
 """
 
 from datetime import datetime
@@ -315,7 +324,7 @@ class ZenlayerImageLine(ImageModule):
 
     def _result(self, image: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]],
                 fresh: bool) -> dict[str, Any]:
-        return {"image": self._shape(image), "fresh": fresh,
+        return {**self.partial_result(), "image": self._shape(image), "fresh": fresh,
                 "images": [shape_image(member, self.zone_id) for member in after],
                 "deleted_image_ids": [member["imageId"] for member in self.deleted],
                 "diff": {"before": {"images": names(before)}, "after": {"images": names(after)}}}
