@@ -115,6 +115,8 @@ def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypat
     result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "running"})
     assert not result.get("failed"), result.get("msg")
     assert result["invocation"]["module_args"]["client_timeout"] == 60.0
+
+
 # -- zenlayer_image_line -------------------------------------------------------------------------------------------
 
 LINE = {"instance_id": STOPPED_ID, "prefix": "web-", "now": "2026-11-30T02:00:00Z"}
