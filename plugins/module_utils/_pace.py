@@ -5,8 +5,8 @@
 
 """Pacer: keeps a client's requests under the API's rate limit, tuned by the 429 answers that come back.
 
-Zenlayer publishes no rate. A fleet sends hundreds of calls in a burst, so it spaces them evenly at a rate that
-starts at a ceiling the caller chooses. A 429 (throttled) answer lowers the rate and holds every request until the
+Zenlayer publishes no rate. A fleet sends hundreds of calls at once, so it spaces them at a rate that starts at a
+ceiling the caller chooses (a token bucket: a burst of that many requests, then that many per second). A 429 (throttled) answer lowers the rate and holds every request until the
 answer's `Retry-After` has passed; answered calls raise it back slowly, never above the ceiling."""
 
 from __future__ import annotations
@@ -21,29 +21,39 @@ MIN_RATE = 0.5
 
 
 class Pacer:
-    """Evenly spaced requests at `rate` per second (at most `ceiling`), shared by every client of one run."""
+    """A token bucket on our side: `rate` requests per second (at most `ceiling`), bursts of up to `ceiling`
+    requests after a quiet spell, shared by every client of one run."""
 
     def __init__(self, ceiling: float, clock: Clock) -> None:
         self.ceiling = float(ceiling)
         self.rate = self.ceiling
+        self.burst = max(1.0, self.ceiling)
         self.clock = clock
         self.throttled_count = 0
-        self._next = 0.0
+        self._tokens = self.burst
+        self._last = clock.monotonic()
+        self._hold_until = 0.0
+
+    def _tokens_at(self, now: float) -> float:
+        return min(self.burst, self._tokens + (now - self._last) * self.rate)
 
     def before_send(self) -> None:
         """Sleep until this request's turn."""
         now = self.clock.monotonic()
-        if self._next > now:
-            self.clock.sleep(self._next - now)
-            now = self._next
-        self._next = now + 1.0 / self.rate
+        wait = max(0.0, self._hold_until - now, (1.0 - self._tokens_at(now)) / self.rate)
+        if wait > 0:
+            self.clock.sleep(wait)
+            now += wait
+        self._tokens = self._tokens_at(now) - 1.0
+        self._last = now
 
     def answered(self) -> None:
         self.rate = min(self.ceiling, self.rate + RECOVERY * self.ceiling)
 
     def throttled(self, retry_after: float | None) -> None:
-        """A 429 came back: slow down, and send nothing before Retry-After has passed."""
+        """A 429 came back: slow down, empty the bucket, and send nothing before Retry-After has passed."""
         self.throttled_count += 1
         self.rate = max(MIN_RATE, self.rate * BACKOFF)
-        hold = retry_after if retry_after and retry_after > 0 else 1.0 / self.rate
-        self._next = max(self._next, self.clock.monotonic() + hold)
+        now = self.clock.monotonic()
+        self._tokens, self._last = 0.0, now
+        self._hold_until = max(self._hold_until, now + (retry_after if retry_after and retry_after > 0 else 1.0 / self.rate))

@@ -230,9 +230,10 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     write_params,
 )
 
-# Polls: statuses every 1 s at first, images every 2 s, each growing with the time waited (a tenth, a twentieth).
+# Polls: statuses every 1 s at first, images every 2 s, each growing with the time waited (a tenth, a thirtieth).
 STATUS_POLL = (1.0, 10.0, 10.0)
-IMAGE_POLL = (2.0, 15.0, 20.0)
+IMAGE_POLL = (2.0, 15.0, 30.0)
+SETTLING_POLL = 1.0
 # How long an image is looked for after its CreateImage (writes are asynchronous: it may be listed late).
 LISTED_GRACE_SECONDS = 10.0
 TAG_DENIED_WARNING = ("the access key may not tag instances (%s), so no power records are kept: if this job is "
@@ -271,6 +272,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         self._zrm: ZenlayerClient | None = None
         self._next_status = self._next_images = 0.0
         self._status_since = self._images_since = 0.0
+        self._settling = False
 
     @property
     def client(self) -> ZenlayerClient:
@@ -439,24 +441,39 @@ class ZenlayerImageFleet(AnsibleZenlayer):
             if not active:
                 return
             self._tick(active)
-            self.clock.sleep(max(0.0, min(self._next_status, self._next_images) - self.clock.monotonic()))
+            due = [when for when, phases in ((self._next_status, (STOPPING_PHASE, RESTORING_PHASE)),
+                                             (self._next_images, (CREATING_PHASE,)))
+                   if any(m.phase in phases for m in self.members)]
+            if due:
+                self.clock.sleep(max(0.0, min(due) - self.clock.monotonic()))
 
     def _tick(self, active: list[Member]) -> None:
+        """Each poll that is due (statuses, images), then the writes its answers call for. A poll is scheduled
+        again only once it was done, so frequent polls of one kind never push the other kind back."""
         now = self.clock.monotonic()
         powered = [m for m in active if m.phase in (STOPPING_PHASE, RESTORING_PHASE)]
-        if powered and now >= self._next_status:
+        status_due = bool(powered) and now >= self._next_status
+        if status_due:
             self._poll_statuses(powered)
         creating = [m for m in active if m.phase == CREATING_PHASE]
-        if creating and now >= self._next_images:
+        images_due = bool(creating) and now >= self._next_images
+        if images_due:
             self._poll_images(creating)
         self._power_writes([m for m in self.members if m.phase in (STOPPING_PHASE, RESTORING_PHASE)])
         for member in [m for m in self.members if m.phase == RELEASING_PHASE]:
             if member.recorded or (member.old_record and self.tags_allowed):
                 self._write_tag(member, None)
             member.phase = DONE_PHASE
+        self._schedule(status_due, images_due)
+
+    def _schedule(self, status_done: bool, images_done: bool) -> None:
         later = self.clock.monotonic()
-        self._next_status = later + _interval(STATUS_POLL, later - self._status_since) if powered else later + 1e9
-        self._next_images = later + _interval(IMAGE_POLL, later - self._images_since) if creating else later + 1e9
+        if status_done or not any(m.phase in (STOPPING_PHASE, RESTORING_PHASE) for m in self.members):
+            self._next_status = later + _interval(STATUS_POLL, later - self._status_since)
+        if images_done or not any(m.phase == CREATING_PHASE for m in self.members):
+            # images made together settle together: once one has, the others are looked at every second
+            poll = SETTLING_POLL if self._settling else _interval(IMAGE_POLL, later - self._images_since)
+            self._next_images = later + poll
 
     def _poll_statuses(self, members: list[Member]) -> None:
         with self.step("Reading the status of %d instances" % len(members)):
@@ -479,6 +496,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
             if outcome is None:
                 self._still_creating(member, now)
             if outcome is not None or member.failure:
+                self._settling = True
                 member.phase = RESTORING_PHASE if member.touched else DONE_PHASE
                 member.deadline = now + self.params["stop_timeout"]
 
@@ -510,6 +528,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         """One call per 100; a batch the API refuses is sent again one by one, so that a refusal stays with its instance."""
         if members:
             self._status_since = self.clock.monotonic()
+            self._next_status = min(self._next_status, self._status_since + STATUS_POLL[0])
         for chunk in chunks(members):
             if not self._send_power(action, chunk, extra) and len(chunk) > 1:
                 for member in chunk:
@@ -535,6 +554,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         member.phase, member.created_at = CREATING_PHASE, self.clock.monotonic()
         member.deadline = member.created_at + self.params["wait_timeout"]
         self._images_since = member.created_at
+        self._next_images = min(self._next_images, member.created_at + IMAGE_POLL[0])
         params = {"instanceId": member.instance_id, "imageName": member.name, "imageDescription": member.description}
         try:
             with self.step("Creating image %s from instance %s" % (member.name, member.instance_id)):

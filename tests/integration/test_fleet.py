@@ -88,13 +88,16 @@ def test_thirty_hosts_forks_1_and_30_same_calls_same_result(tmp_path: Path, harn
         assert names == sorted("fl-%03d-golden" % n for n in range(COUNT)), names
         assert all(image["imageStatus"] == "AVAILABLE" for image in images)
         assert not records, "a power record was left behind"
+        # polls depend on timing, and so do the starts: instances are started as their images settle, one call per
+        # 100 for those that settled since the last look
+        starts = sum(1 for request in requests if request["action"] == "StartInstances")
         calls = Counter(request["action"] for request in requests if request["action"] not in
-                        ("DescribeInstancesStatus", "DescribeImages"))  # polls depend on timing
+                        ("DescribeInstancesStatus", "DescribeImages", "StartInstances"))
         published = {r["host"]: r["result"]["ansible_facts"]["image_from_instance_image"]["image_status"]
-                     for r in run.results if r["task"].endswith("Publish this host's image")}
+                     for r in run.results if "Publish this host's image" in r["task"]}
         outcomes[forks] = (calls, published)
         running = sum(1 for status in before.values() if status == "RUNNING")
-        assert calls["StopInstances"] == 1 and calls["StartInstances"] == 1 and calls["CreateImage"] == COUNT, calls
+        assert calls["StopInstances"] == 1 and 1 <= starts <= 3 and calls["CreateImage"] == COUNT, (calls, starts)
         assert calls["ModifyResourceTags"] == 2 * running, calls
         assert len(requests) <= 6 * COUNT, Counter(request["action"] for request in requests)
     assert outcomes[1] == outcomes[30]
@@ -109,7 +112,8 @@ def test_three_hosts_fail_in_different_ways_the_rest_succeed(tmp_path: Path, har
     run, before, after, _requests, images, records = _run(harness, collections_root, tmp_path, seed, 30, ids)
     assert run.rc != 0
     assert _failed_hosts(run) == {"fl-029", "fl-006", "fl-030"}, run.report()
-    messages = {r["host"]: r["result"]["msg"] for r in run.results if r["status"] == "failed"}
+    messages = {r["host"]: r["result"]["ansible_facts"]["image_from_instance_failure"]
+                for r in run.results if r["status"] == "failed"}
     assert "no room" in messages["fl-029"] and "UNAVAILABLE" in messages["fl-006"] and "not found" in messages["fl-030"]
     assert after == before, "a failed (or any) instance is not in its original power state"
     assert not records, "a power record was left behind"
@@ -126,7 +130,7 @@ def test_rerun_makes_no_write_and_check_mode_predicts(tmp_path: Path, harness, c
                              forks=5, check=True)
         assert check.rc == 0, check.report()
         assert not _writes(emu), "check mode sent a write"
-        predicted = {r["host"]: r for r in check.results if r["task"].endswith("Publish this host's image")}
+        predicted = {r["host"]: r for r in check.results if "Publish this host's image" in r["task"]}
         assert len(predicted) == 12 and all(r["status"] == "ok" and r["result"]["changed"] for r in predicted.values())
         first = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path / "1", inventory=_inventory(ids), forks=5)
         assert first.rc == 0, first.report()
@@ -135,9 +139,9 @@ def test_rerun_makes_no_write_and_check_mode_predicts(tmp_path: Path, harness, c
         second = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path / "2", inventory=_inventory(ids), forks=5)
         assert second.rc == 0, second.report()
         assert len(_writes(emu)) == writes_after_first, "the re-run sent a write"
-        again = {r["host"]: r["result"] for r in second.results if r["task"].endswith("Publish this host's image")}
+        again = {r["host"]: r["result"] for r in second.results if "Publish this host's image" in r["task"]}
         assert all(not result["changed"] for result in again.values()) and len(again) == 12
         recheck = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path / "recheck", inventory=_inventory(ids),
                                forks=5, check=True)
         assert recheck.rc == 0 and len(_writes(emu)) == writes_after_first
-        assert all(not r["result"]["changed"] for r in recheck.results if r["task"].endswith("Publish this host's image"))
+        assert all(not r["result"]["changed"] for r in recheck.results if "Publish this host's image" in r["task"])
