@@ -32,18 +32,17 @@ class Pacer:
         self.throttled_count = 0
         self._tokens = self.burst
         self._last = clock.monotonic()
-        self._hold_until = 0.0
 
     def _tokens_at(self, now: float) -> float:
-        return min(self.burst, self._tokens + (now - self._last) * self.rate)
+        return min(self.burst, self._tokens + max(0.0, now - self._last) * self.rate)
 
     def before_send(self) -> None:
-        """Sleep until this request's turn."""
+        """Sleep until this request's turn: when the bucket holds a whole token."""
         now = self.clock.monotonic()
-        wait = max(0.0, self._hold_until - now, (1.0 - self._tokens_at(now)) / self.rate)
-        if wait > 0:
-            self.clock.sleep(wait)
-            now += wait
+        ready = self._last + max(0.0, 1.0 - self._tokens) / self.rate
+        if ready > now:
+            self.clock.sleep(ready - now)
+            now = ready
         self._tokens = self._tokens_at(now) - 1.0
         self._last = now
 
@@ -51,9 +50,10 @@ class Pacer:
         self.rate = min(self.ceiling, self.rate + RECOVERY * self.ceiling)
 
     def throttled(self, retry_after: float | None) -> None:
-        """A 429 came back: slow down, empty the bucket, and send nothing before Retry-After has passed."""
+        """A 429 came back: slow down, and send nothing before Retry-After has passed, then one request at a time
+        (the bucket fills again from then on, at the lower rate)."""
         self.throttled_count += 1
         self.rate = max(MIN_RATE, self.rate * BACKOFF)
-        now = self.clock.monotonic()
-        self._tokens, self._last = 0.0, now
-        self._hold_until = max(self._hold_until, now + (retry_after if retry_after and retry_after > 0 else 1.0 / self.rate))
+        hold = retry_after if retry_after and retry_after > 0 else 1.0 / self.rate
+        self._tokens = 1.0
+        self._last = max(self._last, self.clock.monotonic() + hold)
