@@ -5,9 +5,10 @@
 
 """Pacer: keeps a client's requests under the API's rate limit, tuned by the 429 answers that come back.
 
-Zenlayer publishes no rate. A fleet sends hundreds of calls at once, so it spaces them at a rate that starts at a
-ceiling the caller chooses (a token bucket: a burst of that many requests, then that many per second). A 429 (throttled) answer lowers the rate and holds every request until the
-answer's `Retry-After` has passed; answered calls raise it back slowly, never above the ceiling."""
+Zenlayer publishes no rate. A fleet sends hundreds of calls at once, so it spaces them at a rate that starts at
+a ceiling the caller chooses (a token bucket: a burst of that many requests, then that many per second). A 429
+(throttled) answer lowers the rate and holds every request until the answer's `Retry-After` has passed; answered
+calls raise it back slowly, never above the ceiling."""
 
 from __future__ import annotations
 

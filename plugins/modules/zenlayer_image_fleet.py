@@ -105,6 +105,7 @@ attributes:
         would be made (C(image_id) V(null), status V(AVAILABLE)), the existing image, or the failure.
   diff_mode:
     support: none
+    description: No diff - RV(outcomes) says what changed on each instance.
 requirements:
   - python >= 3.9
   - requests

@@ -24,7 +24,7 @@ class FakeClock:
 
 
 def _send(pacer: Pacer, count: int) -> None:
-    for _ in range(count):
+    for _number in range(count):
         pacer.before_send()
         pacer.answered()
 
