@@ -3,10 +3,11 @@
 """The fleet path (issue 12): the role's `tasks_from: fleet` over an inventory of instances (host variable
 zenlayer_instance_id), run through ansible-playbook against the emulator.
 
-* 30 hosts at --forks 1 and at --forks 30: the same calls (by action), the same result, one StopInstances, one
-  StartInstances, 30 CreateImage, each instance back in its original power state, 0 duplicates.
-* 3 hosts failing in different ways (zone quota full, image ending UNAVAILABLE, instance gone) while 27 succeed;
-  each failed instance in its original power state; only those 3 hosts fail.
+* 30 hosts at --forks 1 and at --forks 30: the same writes (by action), the same result, one StopInstances, 30
+  CreateImage, the starts sent as the images settle (1 to 3 calls), each instance back in its original power state,
+  no record left, 0 duplicates, at most 6 calls per instance.
+* 3 hosts failing in different ways (zone quota full, image ending UNAVAILABLE, instance gone), and a host without
+  an instance id, while 27 succeed: each failed instance in its original power state; only those 4 hosts fail.
 * A re-run of the whole fleet makes 0 writes; --check predicts per host with 0 writes.
 """
 
@@ -47,7 +48,9 @@ def _seed(count: int = COUNT, quota: int | dict = 100, unavailable: tuple[str, .
 
 
 def _inventory(ids: list[str]) -> str:
-    return "[fleet]\n" + "".join("fl-%03d zenlayer_instance_id=%s\n" % (n, instance_id) for n, instance_id in enumerate(ids))
+    """One host per id; an empty id makes a host without zenlayer_instance_id."""
+    return "[fleet]\n" + "".join(("fl-%03d zenlayer_instance_id=%s\n" % (n, instance_id)) if instance_id else "fl-%03d\n" % n
+                                 for n, instance_id in enumerate(ids))
 
 
 def _powers(emu) -> dict[str, str]:
@@ -108,13 +111,15 @@ def test_three_hosts_fail_in_different_ways_the_rest_succeed(tmp_path: Path, har
     # zone FRA-A has room for 14 of its 15 instances (the last one listed fails on quota, before any stop),
     # ins-fl-006 (RUNNING) makes an UNAVAILABLE image, ins-gone is in the inventory but deleted from the cloud
     seed = _seed(quota={"default": 100, "FRA-A": 14}, unavailable=("ins-fl-006",))
-    ids = [item["instanceId"] for item in seed["instances"]] + ["ins-gone"]
+    # and fl-031 has no instance id at all: it fails alone, with a message that says what to set
+    ids = [item["instanceId"] for item in seed["instances"]] + ["ins-gone", ""]
     run, before, after, _requests, images, records = _run(harness, collections_root, tmp_path, seed, 30, ids)
     assert run.rc != 0
-    assert _failed_hosts(run) == {"fl-029", "fl-006", "fl-030"}, run.report()
+    assert _failed_hosts(run) == {"fl-029", "fl-006", "fl-030", "fl-031"}, run.report()
     messages = {r["host"]: r["result"]["ansible_facts"]["image_from_instance_failure"]
                 for r in run.results if r["status"] == "failed"}
     assert "no room" in messages["fl-029"] and "UNAVAILABLE" in messages["fl-006"] and "not found" in messages["fl-030"]
+    assert "zenlayer_instance_id" in messages["fl-031"]
     assert after == before, "a failed (or any) instance is not in its original power state"
     assert not records, "a power record was left behind"
     made = sorted(image["imageName"] for image in images if image["imageStatus"] == "AVAILABLE")
