@@ -195,7 +195,7 @@ class ZenlayerClient:
                  validate_certs: bool = True, timeout: float = 60.0, retries: int = 5,
                  user_agent: str | None = None, api_version: str = API_VERSION, service: str = SERVICE,
                  session: Any = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, pacer: Any = None) -> None:
         self.domain = domain
         self.endpoint = "%s://%s/api/v2/%s" % (scheme.lower(), domain, service)
         self._key_id = access_key_id
@@ -212,6 +212,8 @@ class ZenlayerClient:
         self._clock = clock
         self.calls_sent = 0
         self.retries_done = 0
+        # an object with before_send(), answered() and throttled(retry_after) that spaces requests (_pace.Pacer)
+        self.pacer = pacer
 
     @staticmethod
     def _new_session() -> Any:
@@ -241,7 +243,8 @@ class ZenlayerClient:
                         err.message = "%s (tried %d times)" % (err.message, attempt + 1)
                         err.args = (err.message,)
                     raise
-                self._sleep(self._backoff_seconds(attempt, err))
+                if self.pacer is None or err.code != THROTTLED_CODE:  # else the pacer holds the next request
+                    self._sleep(self._backoff_seconds(attempt, err))
                 attempt += 1
                 self.retries_done += 1
 
@@ -302,6 +305,19 @@ class ZenlayerClient:
         return headers
 
     def _send(self, action: str, body: bytes) -> dict[str, Any]:
+        if self.pacer is None:
+            return self._post(action, body)
+        self.pacer.before_send()
+        try:
+            payload = self._post(action, body)
+        except ZenlayerAPIError as err:
+            if err.code == THROTTLED_CODE or err.http_status == 429:
+                self.pacer.throttled(err.retry_after)
+            raise
+        self.pacer.answered()
+        return payload
+
+    def _post(self, action: str, body: bytes) -> dict[str, Any]:
         self.calls_sent += 1
         try:
             response = self.session.post(self.endpoint, data=body, headers=self._headers(action, body),

@@ -117,13 +117,19 @@ def find_image_anywhere(client: ZenlayerClient, image_id: str) -> tuple[dict[str
     return None, None
 
 
+def image_quotas(client: ZenlayerClient, zone_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    """{zone: {zoneId, count, maxCount}} of the zones' custom images, in one call; None where the API does not say."""
+    payload = client.call("DescribeImageQuota", {"zoneIds": list(zone_ids)})
+    quotas: dict[str, dict[str, Any] | None] = dict.fromkeys(zone_ids)
+    for entry in payload.get("images") or []:
+        if entry.get("zoneId") in quotas:
+            quotas[entry["zoneId"]] = entry
+    return quotas
+
+
 def image_quota(client: ZenlayerClient, zone_id: str) -> dict[str, Any] | None:
     """{zoneId, count, maxCount} of a zone's custom images, or None when the API does not say."""
-    payload = client.call("DescribeImageQuota", {"zoneIds": [zone_id]})
-    for entry in payload.get("images") or []:
-        if entry.get("zoneId") == zone_id:
-            return entry
-    return None
+    return image_quotas(client, [zone_id])[zone_id]
 
 
 def quota_is_full(quota: dict[str, Any] | None) -> bool:

@@ -115,6 +115,12 @@ def why_unactionable(status: str | None) -> str | None:
 UNUSABLE_DISK_STATUSES = frozenset({"CREATING", "DELETING", "RECYCLING", "RECYCLED"})
 
 
+def system_disks_in_zone(client: ZenlayerClient, zone_id: str) -> dict[str, dict[str, Any]]:
+    """{instance_id: raw DiskInfo} of every system disk of a zone (DescribeDisks, 1000 a page)."""
+    disks = client.list_all("DescribeDisks", {"zoneId": zone_id, "diskType": "SYSTEM"}, page_size=1000)
+    return {disk["instanceId"]: disk for disk in disks if disk.get("instanceId") and disk.get("diskType") == "SYSTEM"}
+
+
 def system_disk(client: ZenlayerClient, instance_id: str) -> dict[str, Any] | None:
     """The raw DiskInfo of an instance's system disk (DescribeDisks), or None when the API lists none."""
     disks = client.list_all("DescribeDisks", {"instanceId": instance_id, "diskType": "SYSTEM"})

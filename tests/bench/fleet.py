@@ -34,21 +34,31 @@ def _timeline(events: list[dict], ids: list[str], started: float, ended: float, 
     return {"states": list(STATES), "samples": samples}
 
 
+def _play(path: str, rate_limit: float) -> list[dict]:
+    """The per-host role (each host its own cycle) or the fleet path (tasks_from: fleet, one cycle for all)."""
+    if path == "per_host":
+        return [{"hosts": "fleet", "connection": "local", "gather_facts": False,
+                 "roles": [{"role": "zenlayer.cloud.image_from_instance",
+                            "vars": {"image_from_instance_instance_id": "{{ zenlayer_instance_id }}",
+                                     "image_from_instance_name": "{{ inventory_hostname }}-golden"}}]}]
+    return [{"hosts": "fleet", "connection": "local", "gather_facts": False,
+             "tasks": [{"name": "Image the fleet", "ansible.builtin.import_role": {
+                 "name": "zenlayer.cloud.image_from_instance", "tasks_from": "fleet"},
+                 "vars": {"image_from_instance_name": "{{ inventory_hostname }}-golden",
+                          "image_from_instance_rate_limit": rate_limit or 20}}]}]
+
+
 def fleet(collection: Collection, workdir: str, *, instances: int, forks: int, rate_limit: float, timings: dict,
-          time_scale: float) -> dict[str, Any]:
-    ids = ["fleet-%03d" % number for number in range(instances)]
+          time_scale: float, path: str = "per_host") -> dict[str, Any]:
+    ids = ["fleet-%04d" % number for number in range(instances)]
     world = seed([instance(i, "RUNNING", "HKG-A" if n % 2 == 0 else "FRA-A") for n, i in enumerate(ids)],
                  timings=timings, image_quota=instances + 10)
-    inventory = write(os.path.join(workdir, "fleet-%s.ini" % collection.label), "[fleet]\n" + "".join(
+    inventory = write(os.path.join(workdir, "fleet-%s-%s-%d.ini" % (collection.label, path, instances)), "[fleet]\n" + "".join(
         "%s zenlayer_instance_id=%s\n" % (i, i) for i in ids))
-    play = write(os.path.join(workdir, "fleet.yml"), json.dumps([{
-        "hosts": "fleet", "connection": "local", "gather_facts": False,
-        "roles": [{"role": "zenlayer.cloud.image_from_instance",
-                   "vars": {"image_from_instance_instance_id": "{{ zenlayer_instance_id }}",
-                            "image_from_instance_name": "{{ inventory_hostname }}-golden"}}]}]))
+    play = write(os.path.join(workdir, "fleet-%s.yml" % path), json.dumps(_play(path, rate_limit)))
     with Emulator(world, time_scale=time_scale, rate_limit=rate_limit) as emu:
         done = run([bin_path("ansible-playbook"), "-i", inventory, "--forks", str(forks), play],
-                   ansible_env(emu, collection, workdir), workdir, timeout=1500)
+                   ansible_env(emu, collection, workdir), workdir, timeout=2400)
         requests, events, state = emu.requests(), emu.events(), emu.state()
     recaps = HOST_RECAP.findall(done.output)
     failed_hosts = sorted(host for host, unreachable, failed in recaps if int(unreachable) or int(failed))
@@ -57,8 +67,11 @@ def fleet(collection: Collection, workdir: str, *, instances: int, forks: int, r
     cloud_seconds = (timings["stop_seconds"] + timings["image_seconds"] + timings["start_seconds"]) * time_scale
     ideal = max(max(0.0, answered - rate_limit) / rate_limit if rate_limit else 0.0, cloud_seconds)
     images_ok = sum(1 for image in state["images"] if image.get("zoneId") and image["imageStatus"] == "AVAILABLE")
+    names = [image["imageName"] for image in state["images"] if image.get("zoneId")]
     running = sum(1 for item in state["instances"] if item["instanceStatus"] == "RUNNING")
-    result = {"instances": instances, "forks": forks, "rate_limit": rate_limit, "timings": timings,
+    result = {"path": path, "duplicate_images": len(names) - len(set(names)),
+              "records_left": sum(1 for item in state["instances"] if item.get("tags")),
+              "instances": instances, "forks": forks, "rate_limit": rate_limit, "timings": timings,
               "time_scale": time_scale, "ok": done.returncode == 0 and len(recaps) == instances,
               "failed_hosts": len(failed_hosts) if recaps else instances, "images_available": images_ok,
               "instances_running_after": running, "calls": counted["calls"], "throttled_429": counted["throttled"],

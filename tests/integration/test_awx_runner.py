@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 AWX_DIR = REPO / "docs" / "awx"
 DEMO_PLAYBOOK = REPO / "playbooks" / "demo.yml"
 FLEET_PLAYBOOK = REPO / "playbooks" / "image_fleet.yml"
+FLEET_PATH_PLAYBOOK = REPO / "playbooks" / "image_fleet_one_cycle.yml"
 TIME_SCALE = 0.05
 FLEET = {  # inventory host -> instance of the default seed (zones with image support, RUNNING and STOPPED)
     "web-1": "ins-hkg-web-0001",
@@ -277,4 +278,26 @@ def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_envir
                            ("ins-hkg-web-0002", "web-2-golden")]
         after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
         assert after == before
+def test_fleet_path_job_in_one_cycle_with_key_credential(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
+    """The fleet path (tasks_from: fleet) as an AWX job over an inventory of instances, the key pair injected as
+    AWX injects it: one StopInstances and one StartInstances for the whole job, each host's image published, every
+    instance back in its power state, no record left, no secret in any event."""
+    with harness.Emulator(harness.load_seed("default"), time_scale=TIME_SCALE) as emu:
+        injected, _safe = render_injected_env(dict(_key_pair_inputs(emu), domain=emu.domain, scheme="http"))
+        hosts = "".join("%s zenlayer_instance_id=%s\n" % (host, instance) for host, instance in FLEET.items())
+        private = _private_data_dir(tmp_path, injected, "[zenlayer_instances]\n" + hosts)
+        before = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
+        runner, events = _run_job(private, FLEET_PATH_PLAYBOOK, _runner_env(collections_root, tmp_path),
+                                  {"fleet_image_suffix": "awx1"}, forks=2)
+        _assert_job_succeeded(runner, events, list(FLEET))
+        images = _images_from_events(events)
+        assert sorted(images) == sorted(FLEET), images
+        assert sorted(r["body"]["imageName"] for r in emu.requests("CreateImage")) == sorted("%s-awx1" % h for h in FLEET)
+        assert len(emu.requests("StopInstances")) <= 1 and len(emu.requests("StartInstances")) <= 2
+        assert all(request["auth"] != "bearer" for request in emu.requests()), "the key pair credential was not used"
+        emu.settle()
+        after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
+        for instance in FLEET.values():
+            assert after[instance] == before[instance], (instance, before[instance], after[instance])
+            assert not emu.tags(instance), "a power record was left on %s" % instance
         _assert_secrets_hidden(private, events, [emu.credentials.access_key_password])

@@ -1,0 +1,120 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""zenlayer_image_fleet against the emulator (default seed, scaled time): bad input refused before any call, a lost
+CreateImage answer never resent, a record an earlier job left put back first, another job's live record left alone,
+a key without tag permission warned once, and every instance back in its power state."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_fleet
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
+
+RUNNING_ID, RUNNING_2, STOPPED_ID, FRA_ID = "ins-hkg-web-0001", "ins-hkg-web-0002", "ins-hkg-db-0001", "ins-fra-app-0001"
+WRITES = ("CreateImage", "StopInstances", "StartInstances", "ModifyResourceTags")
+
+
+def run(capsys: Any, instances: list[dict], check_mode: bool = False, **args: Any) -> dict:
+    return run_module(zenlayer_image_fleet.main, capsys, dict(args, instances=instances), check_mode=check_mode)
+
+
+def item(instance_id: str, name: str) -> dict:
+    return {"instance_id": instance_id, "name": name}
+
+
+def writes(emu: Any) -> list[dict]:
+    return [request for request in emu.requests() if request["action"] in WRITES]
+
+
+def statuses(emu: Any) -> dict[str, str]:
+    return {inst["instanceId"]: inst["instanceStatus"] for inst in emu.state()["instances"]}
+
+
+def test_bad_input_is_refused_before_any_call(emulator_env, capsys):
+    for instances, words in (([], "empty"), ([item(RUNNING_ID, "a b")], "name must be"),
+                             ([item(RUNNING_ID, "same"), item(STOPPED_ID, "same")], "name must differ"),
+                             ([item(RUNNING_ID, "x1"), item(RUNNING_ID, "x2")], "instance_id must differ")):
+        result = run(capsys, instances)
+        assert result["failed"] and words in result["msg"], result["msg"]
+    assert emulator_env.requests() == []
+
+
+def test_images_three_instances_and_puts_the_power_back(emulator_env, capsys):
+    before = statuses(emulator_env)
+    result = run(capsys, [item(RUNNING_ID, "f-web1"), item(STOPPED_ID, "f-db1"), item(FRA_ID, "f-app1")])
+    assert not result.get("failed"), result
+    assert result["changed"] is True and result["failed_keys"] == []
+    assert {key: out["image"]["image_status"] for key, out in result["outcomes"].items()} == dict.fromkeys(
+        (RUNNING_ID, STOPPED_ID, FRA_ID), "AVAILABLE")
+    emulator_env.settle()
+    assert statuses(emulator_env) == before
+    assert len(emulator_env.requests("StopInstances")) == 1
+    assert not any(RECORD_TAG_KEY in emulator_env.tags(i) for i in (RUNNING_ID, STOPPED_ID, FRA_ID))
+    again = run(capsys, [item(RUNNING_ID, "f-web1"), item(STOPPED_ID, "f-db1"), item(FRA_ID, "f-app1")])
+    assert again["changed"] is False and not again.get("failed")
+
+
+def test_a_lost_create_answer_is_never_sent_again(emulator_env, capsys):
+    emulator_env.add_faults({"action": "CreateImage", "kind": "performed_drop"})
+    result = run(capsys, [item(RUNNING_ID, "f-lost")])
+    assert not result.get("failed"), result
+    assert len(emulator_env.requests("CreateImage")) == 1
+    assert [image["imageName"] for image in emulator_env.images(name="f-lost")] == ["f-lost"]
+    assert result["outcomes"][RUNNING_ID]["image"]["image_status"] == "AVAILABLE"
+
+
+def test_an_earlier_jobs_record_is_put_back_first_even_when_the_image_exists(emulator_env, capsys):
+    assert not run(capsys, [item(RUNNING_ID, "f-kept")]).get("failed")
+    emulator_env.settle()
+    now = int(time.time())
+    emulator_env.patch(instances={RUNNING_ID: {"instanceStatus": "STOPPED", "tags": [
+        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 100, now - 10)}]}})
+    result = run(capsys, [item(RUNNING_ID, "f-kept")])
+    assert not result.get("failed"), result
+    assert result["outcomes"][RUNNING_ID]["changed"] is True
+    emulator_env.settle()
+    assert statuses(emulator_env)[RUNNING_ID] == "RUNNING" and RECORD_TAG_KEY not in emulator_env.tags(RUNNING_ID)
+
+
+def test_another_jobs_live_record_fails_that_instance_alone(emulator_env, capsys):
+    now = int(time.time())
+    emulator_env.patch(instances={RUNNING_2: {"tags": [
+        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-alive" % (now, now + 3600)}]}})
+    result = run(capsys, [item(RUNNING_ID, "f-free"), item(RUNNING_2, "f-held")])
+    assert result["failed"] and result["failed_keys"] == [RUNNING_2]
+    assert "job-alive" in result["outcomes"][RUNNING_2]["msg"]
+    assert result["outcomes"][RUNNING_ID]["image"]["image_status"] == "AVAILABLE"
+    assert not any(RUNNING_2 in (r["body"].get("instanceIds") or [r["body"].get("instanceId")]) for r in writes(emulator_env))
+
+
+def test_without_tag_permission_it_warns_once_and_carries_on(emulator_env, capsys):
+    emulator_env.patch(tag_denied_keys=[emulator_env.credentials.access_key_id])
+    result = run(capsys, [item(RUNNING_ID, "f-nt1"), item(RUNNING_2, "f-nt2")])
+    assert not result.get("failed"), result
+    assert result["recorded"] is False
+    assert str(result.get("warnings")).count("may not tag") == 1, result.get("warnings")
+    emulator_env.settle()
+    assert statuses(emulator_env)[RUNNING_ID] == "RUNNING" and statuses(emulator_env)[RUNNING_2] == "RUNNING"
+
+
+def test_check_mode_predicts_per_instance_without_a_write(emulator_env, capsys):
+    result = run(capsys, [item(RUNNING_ID, "f-chk"), item("ins-sin-app-0001", "f-sin")], check_mode=True)
+    assert writes(emulator_env) == []
+    assert result["failed_keys"] == ["ins-sin-app-0001"] and "does not support" in result["outcomes"]["ins-sin-app-0001"]["msg"]
+    predicted = result["outcomes"][RUNNING_ID]
+    assert predicted["changed"] is True and predicted["image"]["image_id"] is None
+    assert predicted["image"]["image_status"] == "AVAILABLE"
+
+
+def test_throttled_answers_are_waited_out_and_counted(emulator_env, capsys):
+    emulator_env.add_faults({"action": "CreateImage", "kind": "throttle", "times": 2, "retry_after": 1})
+    result = run(capsys, [item(STOPPED_ID, "f-thr")], rate_limit=5)
+    assert not result.get("failed"), result
+    assert result["throttled"] == 2
+    created = emulator_env.requests("CreateImage")
+    # each Retry-After (1 s on the clock the tests scale by 0.05) is waited out before the next try
+    assert len(created) == 3 and created[2]["ts"] - created[0]["ts"] >= 2 * 1 * 0.05 - 0.005
+    assert len(emulator_env.images(name="f-thr")) == 1
