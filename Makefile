@@ -25,7 +25,7 @@ help:
 	@echo "make demo         the demo (scripts/demo.sh)"
 	@echo "make lint         flake8, yamllint, ansible-lint --profile production"
 	@echo "make sanity       ansible-test sanity             (CORE=2.16|2.19|2.21, default $(CORE))"
-	@echo "make units        pytest tests/unit               (CORE=...)"
+	@echo "make units        ansible-test units              (CORE=...)"
 	@echo "make integration  ansible-test integration + pytest tests/integration (CORE=...)"
 	@echo "make release      build + galaxy-importer, changelog lint, execution environment context"
 	@echo "make reliability  the fault/bad-input/secrets/TLS/concurrency suite; rewrites docs/reliability.md"

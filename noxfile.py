@@ -191,10 +191,19 @@ def add_core_sessions(core: str, python: str | None) -> None:
 
     @nox.session(name="units-%s" % core, python=venv_python, tags=["units", "core-" + core])
     def units(session: nox.Session) -> None:
-        """pytest tests/unit (the client, the base, the modules, the emulator) on this ansible-core."""
+        """ansible-test units: tests/unit (the client, the base, the modules, the emulator) on this ansible-core."""
         skip_without_python(session, core)
         install_core(session, core, *TEST_REQUIREMENTS)
-        session.run(*pytest_args(session, ["tests/unit"], NCPU), env=QUIET_ENV)
+        env = ansible_test_env(session)
+        collection = stage(session)
+        with session.chdir(collection):
+            try:
+                session.run("ansible-test", "units", "--color", "no", "--local", "--python", pyver,
+                            "--num-workers", str(NCPU), *session.posargs, env=env)
+            finally:
+                for xml in (collection / "tests" / "output" / "junit").glob("*units.xml"):
+                    shutil.copy(xml, junit_path(session, "-" + xml.stem))
+                copy_ansible_test_output(collection, session)
 
     @nox.session(name="integration-%s" % core, python=venv_python, tags=["integration", "core-" + core])
     def integration(session: nox.Session) -> None:
