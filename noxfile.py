@@ -10,7 +10,7 @@
   on the targets, then the pytest suites of tests/integration), ansible-doc-CORE (build, install, ansible-doc).
 * Our own, once: changelog, release (scripts/check_release.sh), reliability (scripts/reliability.py, rewrites
   docs/reliability.md), ansible-test-CORE (any ansible-test command: `nox -e ansible-test-2.19 -- integration
-  --venv zenlayer_image_lifecycle`).
+  zenlayer_image_lifecycle --venv`).
 
 Test results (junit XML) go to tests/output/ci/; tests/summary.py counts them (make test).
 """
