@@ -131,27 +131,17 @@ def copy_ansible_test_output(collection: Path, session: nox.Session) -> None:
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(".tmp"), symlinks=True)
 
 
-def integration_junit(collection: Path, junit: Path, targets_run: list[str], failed: bool) -> None:
-    """One junit test case per integration target, from the junit XML ansible-test's callback wrote per playbook."""
-    suite = ET.Element("testsuite", name="ansible-test integration")
-    outcomes: dict[str, str] = {}
-    for path in sorted((collection / "tests" / "output" / "junit").glob("*.xml")):
-        try:
-            root = ET.parse(path).getroot()
-        except ET.ParseError:
-            continue
-        name = path.name.split("-")[0]
-        bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in root.iter("testsuite"))
-        if bad or name not in outcomes:
-            outcomes[name] = "failed" if bad else "passed"
+def integration_junit(collection: Path, junit: Path, targets_run: list[str]) -> None:
+    """One junit test case per integration target: passed when ansible-test's results (tests/output/data) list it."""
+    passed: set[str] = set()
+    for path in (collection / "tests" / "output" / "data").glob("integration-*.json"):
+        passed.update(json.loads(path.read_text(encoding="utf-8")).get("targets", {}))
+    suite = ET.Element("testsuite", name="ansible-test integration", tests=str(len(targets_run)),
+                       failures=str(len([name for name in targets_run if name not in passed])))
     for name in targets_run:
-        outcomes.setdefault(name, "failed" if failed else "passed")
-    for name, outcome in sorted(outcomes.items()):
         case = ET.SubElement(suite, "testcase", classname="integration", name=name)
-        if outcome == "failed":
-            ET.SubElement(case, "failure", message="target %s failed (see the session log)" % name)
-    suite.set("tests", str(len(outcomes)))
-    suite.set("failures", str(sum(1 for o in outcomes.values() if o == "failed")))
+        if name not in passed:
+            ET.SubElement(case, "failure", message="target %s failed or did not run (see the session log)" % name)
     ET.ElementTree(suite).write(junit, encoding="utf-8", xml_declaration=True)
 
 
@@ -222,7 +212,7 @@ def add_core_sessions(core: str, python: str | None) -> None:
             except nox.command.CommandFailed:
                 failed = True
             finally:
-                integration_junit(collection, junit_path(session, "-targets"), targets, failed)
+                integration_junit(collection, junit_path(session, "-targets"), targets)
                 copy_ansible_test_output(collection, session)
         if not session.posargs:
             session.run(*pytest_args(session, ["tests/integration"], 2 * NCPU), env=QUIET_ENV)

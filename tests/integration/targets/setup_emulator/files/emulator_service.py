@@ -45,7 +45,9 @@ def _alive(pid: int) -> bool:
 
 def _detach(log_path: str) -> bool:
     """Double fork: True in the detached grandchild (stdio to log_path), False in the caller."""
-    if os.fork():
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)  # the first child exits as soon as it has forked the service
         return False
     os.setsid()
     if os.fork():
