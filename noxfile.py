@@ -241,9 +241,15 @@ def add_core_sessions(core: str, python: str | None) -> None:
         names = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if not p.name.startswith("_"))
         for kind, name, key in [("module", "zenlayer.cloud." + n, "doc") for n in names] + \
                 [("role", "zenlayer.cloud." + p.name, "entry_points") for p in sorted((REPO / "roles").iterdir())]:
-            out = session.run("ansible-doc", "-t", kind, "--json", name, env=env, silent=True)
-            if not (json.loads(out or "{}").get(name) or {}).get(key):
-                session.error("ansible-doc -t %s %s gave no %s" % (kind, name, key))
+            # stdout only: ansible-core 2.21 warns on stderr, and session.run() would mix the two
+            doc = subprocess.run([os.path.join(session.bin, "ansible-doc"), "-t", kind, "--json", name],
+                                 env=dict(os.environ, **env), stdout=subprocess.PIPE, check=False, text=True)
+            try:
+                entry = json.loads(doc.stdout or "{}").get(name) or {}
+            except ValueError:
+                entry = {}
+            if doc.returncode or not entry.get(key):
+                session.error("ansible-doc -t %s %s (exit %d) gave no %s" % (kind, name, doc.returncode, key))
             session.log("ansible-doc -t %s %s: OK" % (kind, name))
 
     @nox.session(name="ansible-test-%s" % core, python=venv_python, default=False, tags=["core-" + core])
