@@ -11,7 +11,7 @@
 #                                (no ansible-test, no container); an ERROR or WARNING line or a non-zero exit
 #                                fails (CHECK_RELEASE_STRICT=0: warnings are only reported)
 #
-# TOOLS_VENV (default .venvs/tools, see scripts/venv.sh) provides ansible-galaxy and antsibull-changelog.
+# TOOLS_VENV (the nox session `release` passes its own venv) provides ansible-galaxy and antsibull-changelog.
 # galaxy-importer downgrades attrs and pins flake8, so it lives in its own venv, IMPORTER_VENV (default
 # .venvs/importer), created here when missing; it brings ansible-builder along, which is used unless TOOLS_VENV
 # has its own. Exits non-zero when any check fails; every check runs and prints a header.
@@ -57,12 +57,8 @@ ensure_importer_venv() {
 check_tools() {
   header "tools"
   local ok=0
-  if [ ! -x "$TOOLS_VENV/bin/antsibull-changelog" ] && [ "$TOOLS_VENV" = "$REPO/.venvs/tools" ]; then
-    echo "no tools venv yet: scripts/venv.sh tools"
-    bash "$REPO/scripts/venv.sh" tools || true
-  fi
   for tool in ansible-galaxy antsibull-changelog; do
-    if [ -x "$TOOLS_VENV/bin/$tool" ]; then echo "$tool: $TOOLS_VENV/bin/$tool"; else fail "tools" "$tool not in $TOOLS_VENV/bin (run scripts/venv.sh tools)"; ok=1; fi
+    if [ -x "$TOOLS_VENV/bin/$tool" ]; then echo "$tool: $TOOLS_VENV/bin/$tool"; else fail "tools" "$tool not in $TOOLS_VENV/bin (run it through nox -e release)"; ok=1; fi
   done
   if ensure_importer_venv; then
     echo "galaxy-importer: $("$IMPORTER_VENV/bin/python" -m pip show galaxy-importer 2>/dev/null | sed -n 's/^Version: //p') in $IMPORTER_VENV"

@@ -125,7 +125,7 @@ def render(records: list[dict], summary: str, command: str) -> str:
            "request log and final world, and greps every output, returned value, the emulator log and state for the "
            "secrets and their fragments.",
            "",
-           "Regenerate: `make reliability` (which runs `.venvs/core-$(CORE)/bin/python scripts/reliability.py`), or "
+           "Regenerate: `make reliability` (the nox session `reliability`: ansible-core 2.19), or "
            "`python scripts/reliability.py [-n WORKERS] [-- PYTEST_ARGS]` from any venv with ansible-core, pytest and "
            "pytest-xdist; `--render-only` rewrites this page from the last results "
            "(tests/output/reliability/results.jsonl). About 3-4 minutes on 2 cores.",

@@ -4,7 +4,7 @@
 
 Runs every section against local emulators (127.0.0.1 only, each bounded in time), prints the figures, writes them
 to a JSON file (default: --out with .json) and renders the Markdown page from that JSON (report.py).
-Without ansible-core next to the running interpreter it re-runs itself in .venvs/core-2.19 (made by scripts/venv.sh).
+Run it with ansible-core next to the interpreter: `make bench` (the nox session `bench`) does.
 --baseline REV also measures the collection as of git revision REV (its plugins and roles), for before/after tables.
 """
 
@@ -39,21 +39,15 @@ FULL = {"sim": {"range": [10, 600, 400], "window": 0.15, "buckets": [10, 30, 60,
 
 
 def _ensure_ansible() -> None:
-    """Re-exec in .venvs/core-2.19 unless ansible-core and its CLI sit next to this interpreter."""
+    """Stop with a hint unless ansible-core, requests and the ansible CLI sit next to this interpreter."""
     here_ok = os.path.exists(os.path.join(os.path.dirname(sys.executable), "ansible-playbook"))
     try:
         import ansible  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
         import requests  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
         here_ok = False
-    if here_ok:
-        return
-    python = os.path.join(REPO, ".venvs", "core-2.19", "bin", "python")
-    if os.environ.get("ZC_BENCH_REEXEC"):
-        sys.exit("run_bench: no ansible-core in %s even after scripts/venv.sh core-2.19" % sys.executable)
-    subprocess.run(["bash", os.path.join(REPO, "scripts", "venv.sh"), "core-2.19"], check=True)
-    os.environ["ZC_BENCH_REEXEC"] = "1"
-    os.execv(python, [python] + sys.argv)
+    if not here_ok:
+        sys.exit("run_bench: no ansible-core next to %s; run `make bench` (nox -e bench)" % sys.executable)
 
 
 def _git(*args: str) -> str:

@@ -12,7 +12,7 @@ The answer is a tuple (rc, output) that also carries `.results`: every task resu
 {"task", "host", "status" (ok|failed|skipped|unreachable), "result"}, recorded by a small callback plugin, so a
 test can assert on returned values of failed tasks without parsing the screen output.
 
-The environment is the one tests/integration/test_targets.py builds: ANSIBLE_* and ZENLAYERCLOUD_* of the caller
+The environment (the same for every pytest integration test): ANSIBLE_* and ZENLAYERCLOUD_* of the caller
 dropped, ZENLAYERCLOUD_* from emu.env() (or the seed's bearer token with auth="token", none with auth="none"),
 ANSIBLE_COLLECTIONS_PATH from the `collections_root` fixture, this Python as the module interpreter, no colour.
 

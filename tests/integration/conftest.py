@@ -1,6 +1,7 @@
 # Copyright: zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pytest set-up for the integration runner (tests/integration/test_targets.py); see tests/integration/README.md."""
+"""pytest set-up for the integration tests that ansible-test targets cannot express (faults, bad input, secrets, TLS,
+concurrency, the AWX runner); see tests/integration/README.md."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from emu_helpers import RUNNING_HKG, RUNNING_SIN, STOPPED_HKG, error, ok, status
 @pytest.mark.parametrize("headers, code", [
     ({"x-zc-service": "bmc"}, "INVALID_SERVICE"),
     ({"x-zc-version": "2020-01-01"}, "INVALID_VERSION"),
-    ({"x-zc-action": "TerminateInstance"}, "INVALID_ACTION"),
+    ({"x-zc-action": "ResetInstancesPassword"}, "INVALID_ACTION"),  # an action the emulator does not have
 ])
 def test_bad_headers(emu, headers: dict, code: str) -> None:
     answer = emu.call(headers.get("x-zc-action", "DescribeZones"), {}, headers=headers)

@@ -1,0 +1,71 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The end of `make test`: a table of the nox sessions and ONE line `summary: N passed, M failed`.
+
+    python tests/summary.py tests/output/ci/nox-report.json
+
+A session that wrote junit XML (tests/output/ci/junit-SESSION*.xml: pytest, ansible-test integration) counts its
+test cases; any other session counts as one check. A failed session whose XML shows no failure counts one failure
+more (it broke outside the test cases). Exit status 1 when anything failed or nox left no report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+
+def junit_counts(paths: list[str]) -> tuple[int, int, int]:
+    """(passed, failed, skipped) over the test suites of these junit XML files."""
+    passed = failed = skipped = 0
+    for path in paths:
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError):
+            failed += 1
+            continue
+        for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+            total = int(suite.get("tests", 0))
+            bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skip = int(suite.get("skipped", 0))
+            passed, failed, skipped = passed + total - bad - skip, failed + bad, skipped + skip
+    return passed, failed, skipped
+
+
+def main() -> int:
+    report_path = sys.argv[1]
+    results_dir = os.path.dirname(os.path.abspath(report_path))
+    try:
+        with open(report_path, encoding="utf-8") as handle:
+            sessions = json.load(handle)["sessions"]
+    except (OSError, ValueError, KeyError) as error:
+        print("no nox report (%s): nox did not run to its end" % error)
+        print("summary: 0 passed, 1 failed")
+        return 1
+    total_passed = total_failed = 0
+    print("\n%-28s %-8s %s" % ("session", "result", "test cases"))
+    for session in sessions:
+        name, result = session["name"], session["result"]
+        xml = sorted(os.path.join(results_dir, f) for f in os.listdir(results_dir)
+                     if f.startswith("junit-%s" % name) and f.endswith(".xml"))
+        if result == "skipped":
+            note = (session.get("reason") or "").strip()
+            passed = failed = 0
+        elif xml:
+            passed, failed, skipped = junit_counts(xml)
+            if result != "success" and failed == 0:
+                failed = 1
+            note = "%d passed, %d failed, %d skipped" % (passed, failed, skipped)
+        else:
+            passed, failed = (1, 0) if result == "success" else (0, 1)
+            note = ""
+        total_passed, total_failed = total_passed + passed, total_failed + failed
+        print("%-28s %-8s %s" % (name, result, note))
+    print("summary: %d passed, %d failed" % (total_passed, total_failed))
+    return 1 if total_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
