@@ -161,10 +161,19 @@ outcomes:
       power it was to be left in.
   returned: always
   type: dict
-  sample: {"ins-web-1": {"key": "ins-web-1", "instance_id": "ins-web-1", "name": "web-1-golden", "zone_id": "HKG-A",
-           "image": {"image_id": "img-0123456789abcdef", "image_status": "AVAILABLE"}, "changed": true,
-           "failed": false, "msg": "", "instance_status_before": "RUNNING", "instance_status": "RUNNING",
-           "power_after": "running"}}
+  sample:
+    ins-web-1:
+      key: ins-web-1
+      instance_id: ins-web-1
+      name: web-1-golden
+      zone_id: HKG-A
+      image: {"image_id": "img-0123456789abcdef", "image_status": "AVAILABLE"}
+      changed: true
+      failed: false
+      msg: ""
+      instance_status_before: RUNNING
+      instance_status: RUNNING
+      power_after: running
 failed_keys:
   description: The keys of the instances that failed.
   returned: always
