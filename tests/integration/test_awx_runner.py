@@ -278,6 +278,8 @@ def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_envir
                            ("ins-hkg-web-0002", "web-2-golden")]
         after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
         assert after == before
+
+
 def test_fleet_path_job_in_one_cycle_with_key_credential(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument
     """The fleet path (tasks_from: fleet) as an AWX job over an inventory of instances, the key pair injected as
     AWX injects it: one StopInstances and one StartInstances for the whole job, each host's image published, every
