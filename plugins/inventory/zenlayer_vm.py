@@ -445,7 +445,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if group:
             self.inventory.add_group(group)
         for hostname, ident in named:
-            self._add_instance_host(hostname, by_id[ident["instanceId"]], group)
+            # A host name is plain text: marked unsafe (before ansible-core 2.19) it would be exported as
+            # {"__ansible_unsafe": name} by ansible-inventory --export, which an AWX inventory import cannot read.
+            # (str() and encode/decode keep the mark; rebuilding the text from its characters drops it.)
+            self._add_instance_host("".join(hostname), by_id[ident["instanceId"]], group)
 
     def _add_instance_host(self, hostname: str, variables: dict[str, Any], group: str | None) -> None:
         self.inventory.add_host(hostname, group=group or None)
