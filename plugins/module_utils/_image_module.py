@@ -33,11 +33,11 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     IMAGING,
     STOPPED,
-    UNUSABLE_DISK_STATUSES,
     get_instance,
     instance_statuses,
     shape_instance,
     system_disk,
+    unusable_disk_problem,
     why_unactionable,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
@@ -197,10 +197,9 @@ class ImageModule(AnsibleZenlayer):
     def _check_system_disk(self, instance_id: str) -> None:
         with self.step("Reading the system disk of instance %s" % instance_id):
             disk = system_disk(self.client, instance_id)
-        status = (disk or {}).get("diskStatus")
-        if status in UNUSABLE_DISK_STATUSES:
-            raise ZenlayerError("the system disk %s of instance %s is %s: an image cannot be made from it now; wait until "
-                                "it is in use again (IN_USE)" % (disk.get("diskId"), instance_id, status))
+        problem = unusable_disk_problem(instance_id, disk)
+        if problem:
+            raise ZenlayerError(problem)
 
     def _check_zone(self, instance: dict[str, Any]) -> None:
         if not zone_supports_images(self.zone_id):

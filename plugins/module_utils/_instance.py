@@ -115,6 +115,15 @@ def why_unactionable(status: str | None) -> str | None:
 UNUSABLE_DISK_STATUSES = frozenset({"CREATING", "DELETING", "RECYCLING", "RECYCLED"})
 
 
+def unusable_disk_problem(instance_id: str, disk: dict[str, Any] | None) -> str | None:
+    """Why an image cannot be made from this system disk now, or None (unknown statuses are left to the API)."""
+    status = (disk or {}).get("diskStatus")
+    if status not in UNUSABLE_DISK_STATUSES:
+        return None
+    return ("the system disk %s of instance %s is %s: an image cannot be made from it now; wait until it is in use "
+            "again (IN_USE)" % ((disk or {}).get("diskId"), instance_id, status))
+
+
 def system_disks_in_zone(client: ZenlayerClient, zone_id: str) -> dict[str, dict[str, Any]]:
     """{instance_id: raw DiskInfo} of every system disk of a zone (DescribeDisks, 1000 a page)."""
     disks = client.list_all("DescribeDisks", {"zoneId": zone_id, "diskType": "SYSTEM"}, page_size=1000)

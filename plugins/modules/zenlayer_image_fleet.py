@@ -220,11 +220,11 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     IMAGING,
     RUNNING,
     STOPPED,
-    UNUSABLE_DISK_STATUSES,
     chunks,
     describe_instances,
     instance_statuses,
     system_disks_in_zone,
+    unusable_disk_problem,
     why_unactionable,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import Pacer
@@ -392,10 +392,9 @@ class ZenlayerImageFleet(AnsibleZenlayer):
             for zone in zones:
                 disks.update(system_disks_in_zone(self.client, zone))
         for member in makers:
-            status = (disks.get(member.instance_id) or {}).get("diskStatus")
-            if status in UNUSABLE_DISK_STATUSES:
-                member.fail("the system disk of instance %s is %s: an image cannot be made from it now"
-                            % (member.instance_id, status))
+            problem = unusable_disk_problem(member.instance_id, disks.get(member.instance_id))
+            if problem:
+                member.fail(problem)
         for member in makers:
             if member.failure:
                 member.phase = RESTORING_PHASE if member.old_record else DONE_PHASE
