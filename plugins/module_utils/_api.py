@@ -195,7 +195,7 @@ class ZenlayerClient:
                  validate_certs: bool = True, timeout: float = 60.0, retries: int = 5,
                  user_agent: str | None = None, api_version: str = API_VERSION, service: str = SERVICE,
                  session: Any = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, pacer: Any = None) -> None:
+                 clock: Callable[[], float] = time.time, pacer: Any = None, connections: int = 4) -> None:
         self.domain = domain
         self.endpoint = "%s://%s/api/v2/%s" % (scheme.lower(), domain, service)
         self._key_id = access_key_id
@@ -207,7 +207,7 @@ class ZenlayerClient:
         self.api_version = api_version
         self.service = service
         self.user_agent = user_agent or "zenlayer.cloud/%s" % COLLECTION_VERSION
-        self.session = session or self._new_session()
+        self.session = session or self._new_session(connections)
         self._sleep = sleep
         self._clock = clock
         self.calls_sent = 0
@@ -216,9 +216,10 @@ class ZenlayerClient:
         self.pacer = pacer
 
     @staticmethod
-    def _new_session() -> Any:
+    def _new_session(connections: int) -> Any:
+        """A session keeping up to `connections` connections open (one per thread that sends at once)."""
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connections, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -307,12 +308,12 @@ class ZenlayerClient:
     def _send(self, action: str, body: bytes) -> dict[str, Any]:
         if self.pacer is None:
             return self._post(action, body)
-        self.pacer.before_send()
+        sent_at = self.pacer.before_send()
         try:
             payload = self._post(action, body)
         except ZenlayerAPIError as err:
             if err.code == THROTTLED_CODE or err.http_status == 429:
-                self.pacer.throttled(err.retry_after)
+                self.pacer.throttled(err.retry_after, sent_at)
             raise
         self.pacer.answered()
         return payload

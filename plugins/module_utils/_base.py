@@ -103,13 +103,13 @@ def connection_error(params: dict[str, Any]) -> str | None:
 
 
 def build_client(params: dict[str, Any], clock: Clock, service: str = SERVICE, api_version: str = API_VERSION,
-                 pacer: Any = None) -> ZenlayerClient:
+                 pacer: Any = None, connections: int = 4) -> ZenlayerClient:
     return ZenlayerClient(
         domain=params["domain"], scheme=params["scheme"], access_key_id=params.get("access_key_id"),
         access_key_password=params.get("access_key_password"), access_token=params.get("access_token"),
         validate_certs=params["validate_certs"], timeout=params["client_timeout"], retries=params["api_retries"],
         user_agent="zenlayer.cloud/%s ansible-core/%s" % (COLLECTION_VERSION, ANSIBLE_VERSION), sleep=clock.sleep,
-        service=service, api_version=api_version, pacer=pacer)
+        service=service, api_version=api_version, pacer=pacer, connections=connections)
 
 
 class ZenlayerError(Exception):

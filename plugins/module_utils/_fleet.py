@@ -55,6 +55,7 @@ class Member:
         self.created_at: float | None = None  # when this run's CreateImage was sent
         self.create_answered = False
         self.recorded = False  # this run wrote its record
+        self.cleared_to_stop = False  # its record is written, or it needs none: it may be stopped
         self.stop_sent = False
         self.start_sent = False
         self.changed = False
@@ -78,15 +79,17 @@ class Member:
                 "instance_status_before": self.status_before, "instance_status": self.status, "power_after": self.target}
 
 
+def item_problem(item: dict[str, Any]) -> str | None:
+    """Why this one instance of the list cannot be imaged as given, or None: checked before any request, and it
+    fails that instance alone."""
+    return (not (item.get("instance_id") or "").strip() and "instance_id is empty") \
+        or name_problem(item["name"]) or description_problem(item.get("description"))
+
+
 def input_problem(items: list[dict[str, Any]]) -> str | None:
-    """Why the list of instances cannot be run, or None: checked before any request."""
+    """Why the list as a whole cannot be run, or None: checked before any request."""
     if not items:
         return "instances is empty: give at least one {instance_id, name} (an empty list never means 'all')"
-    for number, item in enumerate(items, 1):
-        problem = (not (item.get("instance_id") or "").strip() and "instance_id is empty") \
-            or name_problem(item["name"]) or description_problem(item.get("description"))
-        if problem:
-            return "instances[%d] (%s): %s" % (number, item.get("key") or item.get("instance_id"), problem)
     for field in ("instance_id", "name", "key"):
         values = [item.get(field) or (item["instance_id"] if field == "key" else None) for item in items]
         twice = sorted({value for value in values if values.count(value) > 1})

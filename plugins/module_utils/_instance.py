@@ -11,7 +11,7 @@ import time
 from typing import Any, Iterable, Iterator
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
-from ansible_collections.zenlayer.cloud.plugins.module_utils._record import power_record_of, tags_of
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import power_record_of, power_to_restore, tags_of
 
 MAX_IDS_PER_CALL = 100
 
@@ -40,8 +40,11 @@ _INSTANCE_FIELDS = (
 
 def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
     """The API's InstanceInfo in the collection's snake_case; fields the answer lacks are left out. Tags come as a
-    dict, and the power record a job left on the instance (see _record.py) decoded, or None."""
+    dict, and the power record a job left on the instance (see _record.py) decoded, or None; power_to_restore is
+    the power an imaging job puts this status back to (the role reads it instead of deciding again)."""
     shaped = {snake: raw[camel] for camel, snake in _INSTANCE_FIELDS if camel in raw}
+    if "instance_status" in shaped:
+        shaped["power_to_restore"] = power_to_restore(shaped["instance_status"])
     disk = raw.get("systemDisk")
     if isinstance(disk, dict):
         shaped["system_disk"] = {"disk_id": disk.get("diskId"), "disk_size": disk.get("diskSize"),

@@ -23,11 +23,14 @@ description:
     honoured first - its power state is the one put back, whatever else happens.
   - Before the stop, it records on every running instance the power to put back (a resource-manager tag, one
     C(ModifyResourceTags) each). When the key may not tag instances, it warns once and carries on without the record.
+    The records are written 100 at a time, each hundred stopped as soon as its records are written.
   - One C(StopInstances) per 100 instances, one C(DescribeInstancesStatus) per 100 per poll, one C(CreateImage) per
     instance as soon as it is C(STOPPED), one C(DescribeImages) per zone per poll, C(StartInstances) for the instances
     whose image is done (per 100), and the record removed once the power is back.
   - Calls are spaced under O(rate_limit) requests per second; 429 answers lower the pace and their C(Retry-After) is
-    waited out, so a fleet does not crowd other users of the same account out of the API.
+    waited out, so a fleet does not crowd other users of the same account out of the API. The writes that concern
+    one instance each (records, C(CreateImage)) are sent by up to 8 threads at once, so that the round trip of one
+    request does not hold the next; polls are spaced so that they use at most a fifth of O(rate_limit).
   - A CreateImage whose answer was lost is never sent again - the image is looked for by name, and adopted when it
     shows; when it does not show within a grace window, that instance fails (power put back) and a re-run adopts it.
   - Failures are per instance - one that fails has its power put back and is reported in RV(outcomes); the others go
@@ -37,6 +40,8 @@ options:
     description:
       - The instances to image, each with the name of its image.
       - Instance ids, names and keys must each differ within the list; an empty list is refused.
+      - An item with an empty O(instances[].instance_id), or a name or description that is not valid, fails alone
+        (in RV(outcomes)) before any request is sent; the others go on.
     type: list
     elements: dict
     required: true
@@ -190,6 +195,7 @@ throttled:
 """
 
 import secrets
+import threading
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError, ZenlayerClient
@@ -206,6 +212,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import (
     allot_quota,
     image_outcome,
     input_problem,
+    item_problem,
     named_images,
     predicted_image,
     summary,
@@ -218,6 +225,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     IMAGING,
+    MAX_IDS_PER_CALL,
     RUNNING,
     STOPPED,
     chunks,
@@ -227,7 +235,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     unusable_disk_problem,
     why_unactionable,
 )
-from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import Pacer
+from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import WRITE_WORKERS, Pacer, each_concurrently
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     RECORD_TAG_KEY,
     TAG_DENIED_CODE,
@@ -240,10 +248,15 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     write_params,
 )
 
-# Polls: statuses every 1 s at first, images every 2 s, each growing with the time waited (a tenth, a thirtieth).
-STATUS_POLL = (1.0, 10.0, 10.0)
-IMAGE_POLL = (2.0, 15.0, 30.0)
-SETTLING_POLL = 1.0
+# Polls: statuses every 0.5 s at first, images every second, each growing with the time waited (a twentieth, a
+# sixtieth) up to 10 s and 15 s. Each poll reads the whole fleet, so a short gap costs few calls per instance, and the
+# first image seen AVAILABLE starts the instances (and the removal of their records) that much sooner.
+STATUS_POLL = (0.5, 10.0, 20.0)
+IMAGE_POLL = (1.0, 15.0, 60.0)
+SETTLING_POLL = 0.5
+# The share of rate_limit that polls may take: a poll costing more calls (1 per 100 instances, 1 per zone and
+# page of images) waits longer, so that the writes keep most of the rate.
+POLL_SHARE = 0.2
 # How long an image is looked for after its CreateImage (writes are asynchronous: it may be listed late).
 LISTED_GRACE_SECONDS = 10.0
 TAG_DENIED_WARNING = ("the access key may not tag instances (%s), so no power records are kept: if this job is "
@@ -276,25 +289,31 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def __init__(self, module: Any) -> None:
         super().__init__(module)
         self.members = [Member(item) for item in self.params["instances"] or []]
+        for member, item in zip(self.members, self.params["instances"] or []):
+            problem = item_problem(item)
+            if problem:
+                member.fail(problem + " (checked before any request; nothing was done for this instance)")
         self.owner: str = self.params["owner"] or "fleet-" + secrets.token_hex(6)
         self.pacer = Pacer(max(self.params["rate_limit"], 0.1), self.clock)
         self.tags_allowed = True
+        self._tag_denied_lock = threading.Lock()
         self._zrm: ZenlayerClient | None = None
         self._next_status = self._next_images = 0.0
         self._status_since = self._images_since = 0.0
         self._settling = False
+        self._image_poll_calls = 1
 
     @property
     def client(self) -> ZenlayerClient:
         if self._client is None:
-            self._client = build_client(self.params, self.clock, pacer=self.pacer)
+            self._client = build_client(self.params, self.clock, pacer=self.pacer, connections=WRITE_WORKERS)
         return self._client
 
     @property
     def zrm(self) -> ZenlayerClient:
         if self._zrm is None:
             self._zrm = build_client(self.params, self.clock, service=ZRM_SERVICE, api_version=ZRM_API_VERSION,
-                                     pacer=self.pacer)
+                                     pacer=self.pacer, connections=WRITE_WORKERS)
         return self._zrm
 
     def validate(self) -> None:
@@ -311,7 +330,6 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         if self.check_mode:
             self._predict()
         else:
-            self._record_all()
             self._cycle()
         if any(member.failure for member in self.members):
             raise ZenlayerError(summary(self.members))
@@ -325,9 +343,12 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     # -- looking first -----------------------------------------------------------------------------------------------
 
     def _look(self) -> None:
-        with self.step("Reading the %d instances" % len(self.members)):
-            found = {item["instanceId"]: item for item in describe_instances(self.client, [m.instance_id for m in self.members])}
-        for member in self.members:
+        given = [m for m in self.members if not m.failure]  # the others' input was refused: nothing is sent for them
+        if not given:
+            return
+        with self.step("Reading the %d instances" % len(given)):
+            found = {item["instanceId"]: item for item in describe_instances(self.client, [m.instance_id for m in given])}
+        for member in given:
             self._take_instance(member, found.get(member.instance_id))
         zones = sorted({m.zone_id for m in self.members if m.zone_id and zone_supports_images(m.zone_id)})
         with self.step("Listing the custom images of zones %s" % ", ".join(zones)):
@@ -409,18 +430,26 @@ class ZenlayerImageFleet(AnsibleZenlayer):
 
     # -- power records -----------------------------------------------------------------------------------------------
 
-    def _record_all(self) -> None:
-        """Before any stop: the record of every running instance about to be stopped (the others need none)."""
-        lifetime = 2 * self.params["stop_timeout"] + self.params["wait_timeout"] + 30 + int(4 * len(self.members) / self.pacer.ceiling)
-        for member in self.members:
-            if member.phase != STOPPING_PHASE or member.target != "running" or not self.tags_allowed:
-                continue
-            now = int(self.clock.time())
-            record = {"power": member.target, "since": member.old_record["since"] if member.old_record else now,
-                      "expires": now + lifetime, "owner": self.owner}
-            member.recorded = self._write_tag(member, record)
+    def _record_next_hundred(self) -> None:
+        """Before their stop: the records of the next 100 instances to stop (those left stopped need none)."""
+        hundred = self._awaiting_record()[:MAX_IDS_PER_CALL]
+        each_concurrently(self._record, [m for m in hundred if m.target == "running"])
+        for member in hundred:
             if member.failure:
                 member.phase = RESTORING_PHASE if member.old_record else DONE_PHASE
+            member.cleared_to_stop = True
+
+    def _awaiting_record(self) -> list[Member]:
+        return [m for m in self.members if m.phase == STOPPING_PHASE and not m.cleared_to_stop]
+
+    def _record(self, member: Member) -> None:
+        if not self.tags_allowed:
+            return
+        lifetime = 2 * self.params["stop_timeout"] + self.params["wait_timeout"] + 30 + int(4 * len(self.members) / self.pacer.ceiling)
+        now = int(self.clock.time())
+        record = {"power": member.target, "since": member.old_record["since"] if member.old_record else now,
+                  "expires": now + lifetime, "owner": self.owner}
+        member.recorded = self._write_tag(member, record)
 
     def _write_tag(self, member: Member, record: dict[str, Any] | None) -> bool:
         """Set (or with None remove) a member's record; False when the key may not tag (warned once) or it failed."""
@@ -429,9 +458,10 @@ class ZenlayerImageFleet(AnsibleZenlayer):
                 self.write("ModifyResourceTags", write_params(member.instance_id, record), client=self.zrm, safe_to_retry=True)
         except ZenlayerAPIError as err:
             if err.code == TAG_DENIED_CODE:
-                if self.tags_allowed:
-                    self.module.warn(TAG_DENIED_WARNING % err.code)
-                self.tags_allowed = False
+                with self._tag_denied_lock:  # several threads may learn it at once: one warning
+                    if self.tags_allowed:
+                        self.module.warn(TAG_DENIED_WARNING % err.code)
+                    self.tags_allowed = False
             else:
                 member.fail("%s failed: %s" % (err.doing, err))
             return False
@@ -445,21 +475,23 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         for member in self.members:
             member.deadline = now + (self.params["wait_timeout"] if member.phase == CREATING_PHASE else self.params["stop_timeout"])
         self._status_since = self._images_since = now
-        while True:
-            active = [m for m in self.members if m.phase in ACTIVE_PHASES]
-            if not active:
-                return
-            self._tick(active)
+        while any(m.phase in ACTIVE_PHASES for m in self.members):
+            self._tick()
+            if self._awaiting_record():
+                continue  # the next hundred is recorded and stopped without waiting for a poll
             due = [when for when, phases in ((self._next_status, (STOPPING_PHASE, RESTORING_PHASE)),
                                              (self._next_images, (CREATING_PHASE,)))
                    if any(m.phase in phases for m in self.members)]
             if due:
                 self.clock.sleep(max(0.0, min(due) - self.clock.monotonic()))
 
-    def _tick(self, active: list[Member]) -> None:
-        """Each poll that is due (statuses, images), then the writes its answers call for. A poll is scheduled
-        again only once it was done, so frequent polls of one kind never push the other kind back."""
+    def _tick(self) -> None:
+        """The records of the next hundred to stop, each poll that is due (statuses, images), then the writes their
+        answers call for. A poll is scheduled again only once it was done, so frequent polls of one kind never push
+        the other kind back."""
+        self._record_next_hundred()
         now = self.clock.monotonic()
+        active = [m for m in self.members if m.phase in ACTIVE_PHASES]
         powered = [m for m in active if m.phase in (STOPPING_PHASE, RESTORING_PHASE)]
         status_due = bool(powered) and now >= self._next_status
         if status_due:
@@ -469,20 +501,29 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         if images_due:
             self._poll_images(creating)
         self._power_writes([m for m in self.members if m.phase in (STOPPING_PHASE, RESTORING_PHASE)])
-        for member in [m for m in self.members if m.phase == RELEASING_PHASE]:
-            if member.recorded or (member.old_record and self.tags_allowed):
-                self._write_tag(member, None)
+        releasing = [m for m in self.members if m.phase == RELEASING_PHASE]
+        each_concurrently(self._release, [m for m in releasing if m.recorded or (m.old_record and self.tags_allowed)])
+        for member in releasing:
             member.phase = DONE_PHASE
         self._schedule(status_due, images_due)
 
+    def _release(self, member: Member) -> None:
+        self._write_tag(member, None)
+
     def _schedule(self, status_done: bool, images_done: bool) -> None:
         later = self.clock.monotonic()
-        if status_done or not any(m.phase in (STOPPING_PHASE, RESTORING_PHASE) for m in self.members):
-            self._next_status = later + _interval(STATUS_POLL, later - self._status_since)
+        powered = sum(1 for m in self.members if m.phase in (STOPPING_PHASE, RESTORING_PHASE))
+        if status_done or not powered:
+            status_calls = -(-powered // MAX_IDS_PER_CALL)
+            self._next_status = later + max(self._poll_floor(status_calls), _interval(STATUS_POLL, later - self._status_since))
         if images_done or not any(m.phase == CREATING_PHASE for m in self.members):
-            # images made together settle together: once one has, the others are looked at every second
+            # images made together settle together: once one has, the others are looked at more often
             poll = SETTLING_POLL if self._settling else _interval(IMAGE_POLL, later - self._images_since)
-            self._next_images = later + poll
+            self._next_images = later + max(self._poll_floor(self._image_poll_calls), poll)
+
+    def _poll_floor(self, calls: int) -> float:
+        """The shortest wait between two polls of `calls` requests each that keeps polls within POLL_SHARE of the rate."""
+        return calls / (POLL_SHARE * self.pacer.ceiling)
 
     def _poll_statuses(self, members: list[Member]) -> None:
         with self.step("Reading the status of %d instances" % len(members)):
@@ -497,8 +538,10 @@ class ZenlayerImageFleet(AnsibleZenlayer):
 
     def _poll_images(self, members: list[Member]) -> None:
         zones = sorted({m.zone_id for m in members if m.zone_id})
+        calls_before = self.client.calls_sent
         with self.step("Waiting for the images of %d instances" % len(members)):
             images = {zone: describe_images(self.client, zone, imageType=CUSTOM_IMAGE) for zone in zones}
+        self._image_poll_calls = self.client.calls_sent - calls_before
         now = self.clock.monotonic()
         for member in members:
             outcome = image_outcome(member, named_images(images[member.zone_id or ""], member.name))
@@ -523,13 +566,16 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def _power_writes(self, members: list[Member]) -> None:
         now = self.clock.monotonic()
         to_stop = [m for m in members if m.status == RUNNING and not m.stop_sent
-                   and (m.phase == STOPPING_PHASE or m.target == "stopped")]
+                   and ((m.phase == STOPPING_PHASE and m.cleared_to_stop) or (m.phase == RESTORING_PHASE and m.target == "stopped"))]
         to_start = [m for m in members if m.phase == RESTORING_PHASE and m.target == "running" and m.status == STOPPED
                     and not m.start_sent]
         self._batch("StopInstances", to_stop, {"forceShutdown": self.params["force_shutdown"]})
         self._batch("StartInstances", to_start, {})
-        for member in [m for m in members if m.phase == STOPPING_PHASE and m.status == STOPPED]:
-            self._create(member)
+        makers = [m for m in members if m.phase == STOPPING_PHASE and m.status == STOPPED and m.cleared_to_stop]
+        if makers:
+            self._images_since = now
+            self._next_images = min(self._next_images, now + IMAGE_POLL[0])
+            each_concurrently(self._create, makers)
         for member in [m for m in members if m.phase in (STOPPING_PHASE, RESTORING_PHASE) and now > m.deadline]:
             self._out_of_time(member)
 
@@ -562,8 +608,6 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def _create(self, member: Member) -> None:
         member.phase, member.created_at = CREATING_PHASE, self.clock.monotonic()
         member.deadline = member.created_at + self.params["wait_timeout"]
-        self._images_since = member.created_at
-        self._next_images = min(self._next_images, member.created_at + IMAGE_POLL[0])
         params = {"instanceId": member.instance_id, "imageName": member.name, "imageDescription": member.description}
         try:
             with self.step("Creating image %s from instance %s" % (member.name, member.instance_id)):

@@ -208,9 +208,12 @@ instance:
       M(zenlayer.cloud.zenlayer_instance_info) returns, also when the task fails after reading it.
     - Its C(power_record) is the power state a job recorded to put back (see
       M(zenlayer.cloud.zenlayer_instance_power_record)), or V(null).
+    - Its C(power_to_restore) is the power an imaging job puts it back to after stopping it (V(stopped) when it
+      is C(STOPPED), C(STOPPING) or C(IMAGING), else V(running)).
   returned: when the instance was found
   type: dict
-  sample: {"instance_id": "ins-0123456789", "instance_status": "RUNNING", "zone_id": "HKG-A", "power_record": null}
+  sample: {"instance_id": "ins-0123456789", "instance_status": "RUNNING", "zone_id": "HKG-A", "power_record": null,
+           "power_to_restore": "running"}
 """
 
 from datetime import datetime

@@ -178,6 +178,13 @@ instances:
           C(power), C(since), C(expires), C(owner) and C(stale); V(null) when the instance has none.
       type: dict
       returned: when the API returns tags
+    power_to_restore:
+      description:
+        - The power an imaging job puts the instance back to after it stopped it, from its status now -
+          V(stopped) for C(STOPPED), C(STOPPING) and C(IMAGING), else V(running).
+      type: str
+      returned: when the status is known
+      sample: running
 """
 
 from typing import Any, Callable

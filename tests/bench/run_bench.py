@@ -22,6 +22,17 @@ from typing import Any, Callable
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
+CYCLE = {"stop_seconds": 10, "image_seconds": 60, "start_seconds": 10}
+# The fleet path (issue 12): 100 instances on the settings of section 4's per-host run, then 1,000 on scaled time.
+FLEET_PATH = [{"label": "fleet path, 100 instances", "instances": 100, "forks": 25, "rate_limit": 20.0, "time_scale": 1.0,
+               "timings": CYCLE},
+              {"label": "fleet path, 1,000 instances (time scale 0.25)", "instances": 1000, "forks": 25, "rate_limit": 50.0,
+               "time_scale": 0.25, "timings": CYCLE}]
+# --quick: the quick per-host run's settings, then 100 instances on scaled time.
+QUICK_FLEET_PATH = [{"label": "fleet path, 16 instances", "instances": 16, "forks": 8, "rate_limit": 20.0, "time_scale": 1.0,
+                     "timings": {"stop_seconds": 2, "image_seconds": 10, "start_seconds": 2}},
+                    dict(FLEET_PATH[1], instances=100, label="fleet path, 100 instances (time scale 0.25)")]
+
 # Timings run at time scale 1: the modules sleep real seconds, so scaling the cloud's times down (and not the
 # pollers') would make every poll gap look larger than it is next to a real image time.
 QUICK = {"sim": {"range": [10, 600, 150], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 15,
@@ -29,13 +40,13 @@ QUICK = {"sim": {"range": [10, 600, 150], "window": 0.15, "buckets": [10, 30, 60
          "real_image_times": [3, 6], "role_timings": {"stop_seconds": 2, "image_seconds": 6, "start_seconds": 2},
          "role_repeats": 1, "fleet": {"instances": 16, "forks": 8, "rate_limit": 20.0, "time_scale": 1.0,
                                       "timings": {"stop_seconds": 2, "image_seconds": 10, "start_seconds": 2}},
-         "startup_repeats": 2}
+         "fleet_path": QUICK_FLEET_PATH, "startup_repeats": 2}
 FULL = {"sim": {"range": [10, 600, 400], "window": 0.15, "buckets": [10, 30, 60, 120, 300, 600], "bucket_points": 41,
                 "exact": [4, 8, 16]},
         "real_image_times": [4, 8, 16], "role_timings": {"stop_seconds": 10, "image_seconds": 60, "start_seconds": 10},
         "role_repeats": 1, "fleet": {"instances": 100, "forks": 25, "rate_limit": 20.0, "time_scale": 1.0,
-                                     "timings": {"stop_seconds": 10, "image_seconds": 60, "start_seconds": 10}},
-        "startup_repeats": 7}
+                                     "timings": CYCLE},
+        "fleet_path": FLEET_PATH, "startup_repeats": 7}
 
 
 def _ensure_ansible() -> None:
@@ -81,9 +92,26 @@ def measure(collection: Any, workdir: str, plan: dict, timings: dict, sections: 
             collection, workdir, plan["role_timings"], plan["role_repeats"]), timings)
     if "fleet" in sections:
         out["fleet"] = _timed(tag + " fleet", lambda: fleet.fleet(collection, workdir, **plan["fleet"]), timings)
+    if "fleet_path" in sections and os.path.exists(os.path.join(collection.source, "roles", "image_from_instance", "tasks", "fleet.yml")):
+        out["fleet_path"] = _timed(tag + " fleet path", lambda: _fleet_path(collection, workdir, plan["fleet_path"]), timings)
     if "startup" in sections:
         out["startup"] = _timed(tag + " start-up", lambda: fleet.startup(collection, workdir, plan["startup_repeats"]), timings)
     return out
+
+
+def _fleet_path(collection: Any, workdir: str, runs: list[dict]) -> list[dict[str, Any]]:
+    """The role's fleet path (tasks_from: fleet) on each run's settings."""
+    import fleet  # pylint: disable=import-outside-toplevel
+    results = []
+    for spec in runs:
+        options = {key: value for key, value in spec.items() if key != "label"}
+        result = dict(fleet.fleet(collection, workdir, path="fleet", **options), label=spec["label"])
+        result["throttled_per_100"] = round(100.0 * result["throttled_429"] / result["instances"], 1)
+        print("bench: %s: %.0f s, wall/ideal %s, %.2f calls/instance, %d 429s, %d failed" % (
+            spec["label"], result["wall_seconds"], result["ratio_to_ideal"], result["calls_per_instance"],
+            result["throttled_429"], result["failed_hosts"]), flush=True)
+        results.append(result)
+    return results
 
 
 def main() -> int:
@@ -93,8 +121,8 @@ def main() -> int:
     parser.add_argument("--json", help="the JSON file to write (default: --out with .json)")
     parser.add_argument("--baseline", help="also measure this git revision's plugins and roles (before/after)")
     parser.add_argument("--from-json", help="measure nothing: render --out (and the plot) from this JSON file")
-    parser.add_argument("--sections", default="calls,latency,role,fleet,startup",
-                        help="comma-separated subset of calls,latency,role,fleet,startup")
+    parser.add_argument("--sections", default="calls,latency,role,fleet,fleet_path,startup",
+                        help="comma-separated subset of calls,latency,role,fleet,fleet_path,startup")
     args = parser.parse_args()
     _ensure_ansible()
     sys.path.insert(0, HERE)
@@ -154,8 +182,9 @@ def _render(doc: dict, out: str, json_path: str | None) -> int:
     import report  # pylint: disable=import-outside-toplevel
     kept = _kept_sections(out)
     with open(out, "w", encoding="utf-8") as handle:
-        handle.write(report.render(doc) + kept)
+        handle.write(report.render(doc, kept))
     report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet.svg"))
+    report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet-path.svg"), fleet_path=True)
     print(report.summary(doc))
     print("bench: wrote %s%s (measured in %.0f s)" % (out, " and " + json_path if json_path else "", doc["total_seconds"]))
     return 0 if report.all_ok(doc) else 1

@@ -370,10 +370,14 @@ def test_only_zenlayer_vm_files_are_claimed(tmp_path):
 
 
 def test_hostvars_use_the_names_the_modules_return(emulator_env):
-    """An instance in the inventory has the fields zenlayer_instance_info returns, under the same names."""
+    """An instance in the inventory has the fields zenlayer_instance_info returns, under the same names (but
+    power_to_restore: a decision an imaging job takes from the status it has just read, not a fact to cache)."""
     raw = emulator_env.call("DescribeInstances", {"instanceIds": ["ins-hkg-web-0001"]}).body["response"]["dataSet"][0]
     hostvars = instance_hostvars(raw)
+    assert "power_to_restore" not in hostvars
     for key, value in shape_instance(raw).items():
+        if key == "power_to_restore":
+            continue
         if isinstance(value, dict):
             assert value.items() <= hostvars[key].items(), key
         else:

@@ -40,8 +40,14 @@ def test_shape_instance_snake_case_and_disk():
     raw = {"instanceId": "i-1", "instanceName": "web", "instanceStatus": "RUNNING", "zoneId": "HKG-A",
            "cpuCount": 2, "systemDisk": {"diskId": "d-1", "diskSize": 40, "diskCategory": "SSD"}, "unknownField": 1}
     assert shape_instance(raw) == {"instance_id": "i-1", "instance_name": "web", "instance_status": "RUNNING",
-                                   "zone_id": "HKG-A", "cpu_count": 2,
+                                   "zone_id": "HKG-A", "cpu_count": 2, "power_to_restore": "running",
                                    "system_disk": {"disk_id": "d-1", "disk_size": 40, "disk_category": "SSD"}}
+
+
+@pytest.mark.parametrize("status, power", [("RUNNING", "running"), ("BOOTING", "running"), ("STOPPED", "stopped"),
+                                           ("STOPPING", "stopped"), ("IMAGING", "stopped")])
+def test_shape_instance_says_the_power_an_imaging_job_puts_back(status, power):
+    assert shape_instance({"instanceId": "i-1", "instanceStatus": status})["power_to_restore"] == power
 
 
 def test_chunks_of_100():

@@ -2,12 +2,17 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """zenlayer_image_fleet against the emulator (default seed, scaled time): bad input refused before any call, a lost
 CreateImage answer never resent, a record an earlier job left put back first, another job's live record left alone,
-a key without tag permission warned once, and every instance back in its power state."""
+a key without tag permission warned once, every instance back in its power state, and a fleet of more than 100
+stopped a hundred at a time, each hundred only once its records are written."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_fleet
@@ -40,6 +45,16 @@ def test_bad_input_is_refused_before_any_call(emulator_env, capsys):
         result = run(capsys, instances)
         assert result["failed"] and words in result["msg"], result["msg"]
     assert emulator_env.requests() == []
+
+
+def test_an_instance_with_a_bad_name_fails_alone_before_any_call_for_it(emulator_env, capsys):
+    result = run(capsys, [item(RUNNING_ID, "f-good"), item(RUNNING_2, "not a name")])
+    assert result["failed"] and result["failed_keys"] == [RUNNING_2]
+    assert "name must be" in result["outcomes"][RUNNING_2]["msg"] and "before any request" in result["outcomes"][RUNNING_2]["msg"]
+    assert result["outcomes"][RUNNING_ID]["image"]["image_status"] == "AVAILABLE"
+    assert not any(RUNNING_2 in json.dumps(request["body"]) for request in emulator_env.requests())
+    emulator_env.settle()
+    assert statuses(emulator_env)[RUNNING_2] == "RUNNING"
 
 
 def test_images_three_instances_and_puts_the_power_back(emulator_env, capsys):
@@ -118,3 +133,32 @@ def test_throttled_answers_are_waited_out_and_counted(emulator_env, capsys):
     # each Retry-After (1 s on the clock the tests scale by 0.05) is waited out before the next try
     assert len(created) == 3 and created[2]["ts"] - created[0]["ts"] >= 2 * 1 * 0.05 - 0.005
     assert len(emulator_env.images(name="f-thr")) == 1
+
+
+def _fleet_seed(count: int) -> dict:
+    """The default seed's keys and zones, with `count` RUNNING instances in HKG-A."""
+    with open(Path(__file__).parents[3] / "emulator" / "seeds" / "default.json", encoding="utf-8") as handle:
+        seed = json.load(handle)
+    seed["instances"] = [{"instanceId": "ins-big-%03d" % n, "zoneId": "HKG-A", "instanceName": "big-%03d" % n,
+                          "instanceStatus": "RUNNING", "systemDiskSize": 20} for n in range(count)]
+    return dict(seed, images=[], image_quota=count + 10)
+
+
+@pytest.mark.emulator(seed=_fleet_seed(150))
+def test_each_hundred_is_stopped_once_its_own_records_are_written(emulator_env, capsys):
+    ids = ["ins-big-%03d" % n for n in range(150)]
+    result = run(capsys, [item(instance_id, "big-%03d" % n) for n, instance_id in enumerate(ids)])
+    assert not result.get("failed"), result.get("msg")
+    log = emulator_env.requests()
+    stops = [(n, entry["body"]["instanceIds"]) for n, entry in enumerate(log) if entry["action"] == "StopInstances"]
+    assert [len(stopped) for _at, stopped in stops] == [100, 50]
+    recorded_at = {entry["body"]["resourceUuid"]: n for n, entry in enumerate(log)
+                   if entry["action"] == "ModifyResourceTags" and entry["body"].get("replaceTags")}
+    # no instance is stopped before its record, and the first hundred does not wait for the records of the rest
+    assert all(recorded_at[instance_id] < at for at, stopped in stops for instance_id in stopped)
+    assert stops[0][0] < max(recorded_at.values())
+    emulator_env.settle()
+    assert set(statuses(emulator_env).values()) == {"RUNNING"}
+    assert not any(RECORD_TAG_KEY in emulator_env.tags(instance_id) for instance_id in ids)
+    made = [image["imageName"] for image in emulator_env.images() if image["imageName"].startswith("big-")]
+    assert len(made) == len(set(made)) == 150
