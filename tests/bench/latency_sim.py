@@ -32,14 +32,28 @@ KEY_ID, PASSWORD = "AKIDEMULATOR00000001", "emulator-secret-0123456789"
 
 
 class VirtualClock:
+    """Time that moves only when slept; also the modules' Clock (plugins/module_utils/_wait.py) since 0.2.0."""
+
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
 
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now
+
     def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
+
+
+def _has_wait_module() -> bool:
+    """Whether the collection measured keeps its waits in module_utils/_wait.py (0.2.0 on), or in _base.py (0.1.0)."""
+    try:
+        from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait  # noqa: F401  pylint: disable=import-error,unused-import,import-outside-toplevel
+    except ImportError:
+        return False
+    return True
 
 
 class _StubModule:
@@ -81,6 +95,13 @@ def _client_class() -> type:
 def _module_waiter(client: Any, clock: VirtualClock) -> Callable[[str], None]:
     from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image as module  # pylint: disable=import-error
 
+    if _has_wait_module():
+        image = object.__new__(module.ZenlayerImage)
+        image.module, image.params, image.clock = _StubModule(), {"wait_timeout": 3600, "name": "sim"}, clock
+        image._client, image.name, image.zone_id = client, "sim", ZONE  # pylint: disable=protected-access
+        image.created_from, image._instance, image.changed, image.check_mode = None, None, False, False  # pylint: disable=protected-access
+        return lambda image_id: image._wait_while_creating(  # pylint: disable=protected-access
+            {"imageId": image_id, "imageName": "sim", "imageStatus": "CREATING"})
     image = object.__new__(module.ZenlayerImage)
     image.client, image.module, image.name, image._doing = client, _StubModule(), "sim", ""  # pylint: disable=protected-access
     image.params = {"wait_timeout": 3600, "name": "sim"}
@@ -96,13 +117,21 @@ def _module_waiter(client: Any, clock: VirtualClock) -> Callable[[str], None]:
 
 
 def _fixed_waiter(interval: float) -> Callable[[Any, VirtualClock], Callable[[str], None]]:
-    from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule, poll_until  # pylint: disable=import-error
     from ansible_collections.zenlayer.cloud.plugins.module_utils._image import get_image  # pylint: disable=import-error
 
     def factory(client: Any, clock: VirtualClock) -> Callable[[str], None]:
         def wait(image_id: str) -> None:
-            poll_until(lambda: get_image(client, ZONE, image_id), lambda image: image["imageStatus"] != "CREATING",
-                       3600, schedule=PollSchedule(interval, 1.0, interval), sleep=clock.sleep, clock=clock.time)
+            def fetch() -> dict:
+                return get_image(client, ZONE, image_id)
+
+            def done(image: dict) -> bool:
+                return image["imageStatus"] != "CREATING"
+            if _has_wait_module():
+                from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import PollSchedule, poll_until  # pylint: disable=import-error,import-outside-toplevel
+                poll_until(fetch, done, 3600, schedule=PollSchedule(interval, 1.0, interval), clock=clock)
+            else:
+                from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule, poll_until  # pylint: disable=import-error,import-outside-toplevel
+                poll_until(fetch, done, 3600, schedule=PollSchedule(interval, 1.0, interval), sleep=clock.sleep, clock=clock.time)
         return wait
     return factory
 
