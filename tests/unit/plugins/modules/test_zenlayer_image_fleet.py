@@ -162,3 +162,29 @@ def test_each_hundred_is_stopped_once_its_own_records_are_written(emulator_env, 
     assert not any(RECORD_TAG_KEY in emulator_env.tags(instance_id) for instance_id in ids)
     made = [image["imageName"] for image in emulator_env.images() if image["imageName"].startswith("big-")]
     assert len(made) == len(set(made)) == 150
+
+
+# The harshest reading of the API: writes take effect 2 s after they are accepted, and one write of the fleet is done
+# but its answer is lost or is an error. Whatever write it hits, the fleet ends as if nothing had gone wrong.
+PERFORMED_FAULTS = {"answer lost": {"kind": "performed_drop"},
+                    "answered 502": {"kind": "performed_error", "status": 502, "code": "INTERNAL_SERVER_ERROR"}}
+
+
+@pytest.mark.parametrize("fault", list(PERFORMED_FAULTS))
+@pytest.mark.parametrize("write", ["ModifyResourceTags", "StopInstances", "CreateImage", "StartInstances"])
+def test_a_write_done_but_not_answered_is_never_done_twice_with_asynchronous_writes(emulator_factory, capsys, monkeypatch,
+                                                                                     write, fault):
+    emu = emulator_factory(extra_args=["--async-lag", "2.0"])
+    for name, value in emu.env().items():
+        monkeypatch.setenv(name, value)
+    emu.add_faults(dict(PERFORMED_FAULTS[fault], action=write, times=1))
+    before = statuses(emu)
+    fleet = {RUNNING_ID: "ff-web1", RUNNING_2: "ff-web2", STOPPED_ID: "ff-db1"}
+    result = run(capsys, [item(instance_id, name) for instance_id, name in fleet.items()])
+    emu.settle(30)
+    assert [rule["fired"] for rule in emu.faults()] == [1], "the fault must have hit the write"
+    assert not result.get("failed"), result.get("msg")
+    assert statuses(emu) == before
+    for instance_id, name in fleet.items():
+        assert [image["imageStatus"] for image in emu.images(name=name) if image["imageName"] == name] == ["AVAILABLE"]
+        assert RECORD_TAG_KEY not in emu.tags(instance_id)
