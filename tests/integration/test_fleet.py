@@ -139,6 +139,12 @@ def test_rerun_makes_no_write_and_check_mode_predicts(tmp_path: Path, harness, c
         assert len(predicted) == 12 and all(r["status"] == "ok" and r["result"]["changed"] for r in predicted.values())
         first = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path / "1", inventory=_inventory(ids), forks=5)
         assert first.rc == 0, first.report()
+        made = {r["host"]: r for r in first.results if "Publish this host's image" in r["task"]}
+
+        def seen(run: dict) -> tuple:
+            image = run["result"]["ansible_facts"]["image_from_instance_image"]
+            return run["status"], run["result"]["changed"], image["image_name"], image["image_status"]
+        assert {host: seen(run) for host, run in predicted.items()} == {host: seen(run) for host, run in made.items()}
         emu.settle()
         writes_after_first = len(_writes(emu))
         second = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path / "2", inventory=_inventory(ids), forks=5)
