@@ -49,8 +49,9 @@ class VirtualClock:
 
 def _has_wait_module() -> bool:
     """Whether the collection measured keeps its waits in module_utils/_wait.py (0.2.0 on), or in _base.py (0.1.0)."""
+    # pylint: disable=import-error,unused-import,import-outside-toplevel
     try:
-        from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait  # noqa: F401  pylint: disable=import-error,unused-import,import-outside-toplevel
+        from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait  # noqa: F401
     except ImportError:
         return False
     return True
@@ -126,11 +127,12 @@ def _fixed_waiter(interval: float) -> Callable[[Any, VirtualClock], Callable[[st
 
             def done(image: dict) -> bool:
                 return image["imageStatus"] != "CREATING"
+            # pylint: disable=import-error,import-outside-toplevel
             if _has_wait_module():
-                from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import PollSchedule, poll_until  # pylint: disable=import-error,import-outside-toplevel
+                from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import PollSchedule, poll_until
                 poll_until(fetch, done, 3600, schedule=PollSchedule(interval, 1.0, interval), clock=clock)
             else:
-                from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule, poll_until  # pylint: disable=import-error,import-outside-toplevel
+                from ansible_collections.zenlayer.cloud.plugins.module_utils._base import PollSchedule, poll_until  # type: ignore[no-redef]
                 poll_until(fetch, done, 3600, schedule=PollSchedule(interval, 1.0, interval), sleep=clock.sleep, clock=clock.time)
         return wait
     return factory

@@ -172,8 +172,8 @@ PERFORMED_FAULTS = {"answer lost": {"kind": "performed_drop"},
 
 @pytest.mark.parametrize("fault", list(PERFORMED_FAULTS))
 @pytest.mark.parametrize("write", ["ModifyResourceTags", "StopInstances", "CreateImage", "StartInstances"])
-def test_a_write_done_but_not_answered_is_never_done_twice_with_asynchronous_writes(emulator_factory, capsys, monkeypatch,
-                                                                                     write, fault):
+def test_a_write_done_but_not_answered_is_never_done_twice_with_asynchronous_writes(
+        emulator_factory, capsys, monkeypatch, write, fault):
     emu = emulator_factory(extra_args=["--async-lag", "2.0"])
     for name, value in emu.env().items():
         monkeypatch.setenv(name, value)
