@@ -433,7 +433,8 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def _record_next_hundred(self) -> None:
         """Before their stop: the records of the next 100 instances to stop (those left stopped need none)."""
         hundred = self._awaiting_record()[:MAX_IDS_PER_CALL]
-        each_concurrently(self._record, [m for m in hundred if m.target == "running"])
+        lifetime = 2 * self.params["stop_timeout"] + self.params["wait_timeout"] + 30 + int(4 * len(self.members) / self.pacer.ceiling)
+        each_concurrently(lambda member: self._record(member, lifetime), [m for m in hundred if m.target == "running"])
         for member in hundred:
             if member.failure:
                 member.phase = RESTORING_PHASE if member.old_record else DONE_PHASE
@@ -442,10 +443,9 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def _awaiting_record(self) -> list[Member]:
         return [m for m in self.members if m.phase == STOPPING_PHASE and not m.cleared_to_stop]
 
-    def _record(self, member: Member) -> None:
+    def _record(self, member: Member, lifetime: int) -> None:
         if not self.tags_allowed:
             return
-        lifetime = 2 * self.params["stop_timeout"] + self.params["wait_timeout"] + 30 + int(4 * len(self.members) / self.pacer.ceiling)
         now = int(self.clock.time())
         record = {"power": member.target, "since": member.old_record["since"] if member.old_record else now,
                   "expires": now + lifetime, "owner": self.owner}
