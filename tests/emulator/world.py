@@ -29,6 +29,7 @@ IMAGE_INFO_FIELDS = ("imageId", "imageName", "imageType", "imageSize", "imageDes
                      "imageStatus", "category", "osType")
 HEALTHY_DISK_STATUSES = ("IN_USE", "AVAILABLE")
 DISK_TYPES = ("SYSTEM", "DATA")
+DISK_DENIED_CODE = "OPERATION_DENIED_DISK_PERMISSION"
 TAG_TEXT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_TAGS = 20
 # the emulator's own name for what DescribeResourceByTags calls a VM instance (Zenlayer's value is not published)
@@ -320,6 +321,7 @@ class World:
         self.effect_log: list[dict] = list(data.get("effect_log", []))
         self.tag_denied_keys: list[str] = check_key_list("tag_denied_keys", data.get("tag_denied_keys"))
         self.zrm_denied_keys: list[str] = check_key_list("zrm_denied_keys", data.get("zrm_denied_keys"))
+        self.disk_denied_keys: list[str] = check_key_list("disk_denied_keys", data.get("disk_denied_keys"))
 
     # -- construction and persistence ------------------------------------------------------------------------------
 
@@ -351,6 +353,7 @@ class World:
             "quota": {"default": self.quota_default, "overrides": self.quota_overrides},
             "timings": self.timings, "events": self.events, "async_lag": self.async_lag, "accepted": self.accepted,
             "effect_log": self.effect_log, "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
+            "disk_denied_keys": self.disk_denied_keys,
         }
 
     def save(self) -> None:
@@ -461,6 +464,8 @@ class World:
             return payload
 
     def _check_permission(self, action: str, caller: str | None) -> None:
+        if caller is not None and action == "DescribeDisks" and caller in self.disk_denied_keys:
+            raise ApiError(403, DISK_DENIED_CODE, "The access key '%s' is not allowed to call DescribeDisks." % caller)
         if caller is None or action not in ZRM_ACTIONS:
             return
         if caller in self.zrm_denied_keys or (action in MUTATING_ACTIONS and caller in self.tag_denied_keys):
@@ -830,6 +835,7 @@ class World:
                 "timings": self.timings, "time_scale": self.time_scale, "async_lag": self.async_lag,
                 "accepted": self.accepted, "effects": self.effect_log,
                 "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
+                "disk_denied_keys": self.disk_denied_keys,
             })
 
     def event_list(self) -> list[dict]:
@@ -866,7 +872,7 @@ class World:
     def _patch_settings(self, spec: dict) -> None:
         if "async_lag" in spec:
             self.async_lag = check_lag(spec["async_lag"])
-        for name in ("tag_denied_keys", "zrm_denied_keys"):
+        for name in ("tag_denied_keys", "zrm_denied_keys", "disk_denied_keys"):
             if name in spec:
                 setattr(self, name, check_key_list(name, spec[name]))
 
@@ -899,7 +905,7 @@ def check_lag(value: Any) -> float:
 
 
 def check_key_list(name: str, value: Any) -> list[str]:
-    """tag_denied_keys / zrm_denied_keys: a list of access key ids."""
+    """tag_denied_keys / zrm_denied_keys / disk_denied_keys: a list of access key ids."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
