@@ -55,6 +55,12 @@ def shape_record(record: dict[str, Any] | None, now: float) -> dict[str, Any] | 
     return dict(record, stale=record["expires"] <= now)
 
 
+def lapse(record: dict[str, Any]) -> dict[str, Any]:
+    """The record given up: what to put back is kept, the claim is released (expires 0), so the next run takes it over
+    at once and puts the power back."""
+    return dict(record, expires=0)
+
+
 def tags_of(raw: dict[str, Any]) -> dict[str, Any]:
     """InstanceInfo's tags ({"tags": [{"key", "value"}]} as the API nests them, or a bare list) as {key: value}."""
     tags = raw.get("tags")
