@@ -447,6 +447,10 @@ class FleetRun:
                 self._instance_ended(member)
             elif member.phase == RESTORING_PHASE and member.status == STATUS_OF_POWER[member.target or "running"]:
                 member.phase = RELEASING_PHASE
+            elif member.status == IMAGING:
+                # a start accepted before its CreateImage took effect comes to nothing (the API does not start an
+                # instance that is imaging): this proves it, so the start is sent again once the instance is STOPPED
+                member.start_sent = False
 
     def _instance_ended(self, member: Member) -> None:
         """Deleted, recycled or released: every wait of it ends; its record (if the instance is still there) is given

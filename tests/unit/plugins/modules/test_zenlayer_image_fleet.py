@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_fleet
@@ -364,3 +365,41 @@ def test_a_create_lost_before_it_was_done_fails_at_the_deadline_as_unknown_and_a
     again = run(capsys, [item(RUNNING_ID, "t-unknown")])
     assert not again.get("failed"), again.get("msg")
     assert [image["imageStatus"] for image in emulator_env.images(name="t-unknown")] == ["AVAILABLE"]
+
+
+@pytest.mark.emulator(extra_args=LAGGED)
+def test_an_answer_it_cannot_read_ends_the_run_but_still_puts_the_power_back(emulator_env, capsys, monkeypatch):
+    """An error that is not the API's (here an image listing it cannot read, right after the CreateImage of the
+    running instance) ends the run: every unfinished instance fails with the reason, and the power of those it stopped
+    is still put back - on a fresh status: a start sent before that CreateImage took effect comes to nothing (the
+    instance turns IMAGING), and is sent again once the instance is STOPPED (on 0.2.0 the module crashed with a
+    traceback and left the instance STOPPED with its record)."""
+    sent = requests.Session.post
+    created, unreadable_sent = [], []
+
+    def post(session: Any, url: str, **kwargs: Any) -> Any:
+        action = kwargs["headers"].get("x-zc-action")
+        if action == "CreateImage":
+            created.append(json.loads(kwargs["data"])["instanceId"])
+        if action == "DescribeImages" and RUNNING_ID in created and not unreadable_sent:
+            unreadable_sent.append(url)
+            unreadable = requests.Response()
+            unreadable.status_code = 200
+            unreadable._content = json.dumps({"requestId": "r-1", "response": {  # pylint: disable=protected-access
+                "requestId": "r-1", "totalCount": 1, "dataSet": ["not an image"]}}).encode("utf-8")
+            return unreadable
+        return sent(session, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "post", post)
+    before = statuses(emulator_env)
+    fleet = {RUNNING_ID: "t-unread1", STOPPED_ID: "t-unread2"}
+    result = run(capsys, [item(instance_id, name) for instance_id, name in fleet.items()])
+    assert unreadable_sent, "the unreadable listing must have been answered"
+    assert result["failed"] and "ended early" in result["msg"] and "AttributeError" in result["msg"], result["msg"]
+    assert sorted(result["failed_keys"]) == sorted(fleet)
+    assert all("ended before this instance was done" in out["msg"] for out in result["outcomes"].values())
+    assert result["outcomes"][RUNNING_ID]["instance_status"] == "RUNNING"
+    emulator_env.settle(30)
+    assert statuses(emulator_env) == before
+    assert not any(RECORD_TAG_KEY in emulator_env.tags(instance_id) for instance_id in fleet)
+    assert len(emulator_env.requests("CreateImage")) == 2
