@@ -26,15 +26,30 @@ description:
     The records are written 100 at a time, each hundred stopped as soon as its records are written.
   - One C(StopInstances) per 100 instances, one C(DescribeInstancesStatus) per 100 per poll, one C(CreateImage) per
     instance as soon as it is C(STOPPED), one C(DescribeImages) per zone per poll, C(StartInstances) for the instances
-    whose image is done (per 100), and the record removed once the power is back.
+    whose image is done (per 100, on a status read after the image settled), and the record removed once the power
+    is back. While the images are made, the statuses are read every 15 seconds too - an instance recycled, released
+    or deleted meanwhile ends its wait with that reason.
   - Calls are spaced under O(rate_limit) requests per second; 429 answers lower the pace and their C(Retry-After) is
     waited out, so a fleet does not crowd other users of the same account out of the API. The writes that concern
     one instance each (records, C(CreateImage)) are sent by up to 8 threads at once, so that the round trip of one
     request does not hold the next; polls are spaced so that they use at most a fifth of O(rate_limit).
-  - A CreateImage whose answer was lost is never sent again - the image is looked for by name, and adopted when it
-    shows; when it does not show within a grace window, that instance fails (power put back) and a re-run adopts it.
+  - A CreateImage whose answer was lost (or a server error) is never sent again in the same run - the image is looked
+    for by name until O(wait_timeout), and adopted when it shows; when it does not, that instance fails saying that
+    the outcome is unknown (its power put back), and a re-run adopts the image or makes it.
+  - An instance's outcome is ok only for what the module saw - its image V(AVAILABLE) (made, or an existing one
+    adopted) and, when the run stopped it or holds its power record, its power back as asked (O(power_after)).
   - Failures are per instance - one that fails has its power put back and is reported in RV(outcomes); the others go
     on. The module fails when any instance failed, with every instance's result.
+  - A status or image poll that fails (past the client's own retries, for example throttled for long) is tried again
+    at the next poll time, until the instances' deadlines (O(stop_timeout), O(wait_timeout)); only then do they fail.
+  - When an image wait runs out, the power is still put back - the status is read again, C(IMAGING) waited out within
+    O(stop_timeout), then the instance started - and the message says whether it was.
+  - An error that ends the whole run (for example a read the key may not make, or an answer that cannot be read)
+    fails every instance not done yet, with that error in its message. The power of those it stopped is still put
+    back within O(stop_timeout); where it cannot be, their power record is given up - it keeps the power to put back,
+    and the next run takes it over at once and puts it back first.
+  - When the key may not call C(DescribeDisks), the module warns once and the system disks are not checked before
+    the stop; C(CreateImage) checks them, and an instance it refuses fails alone, its power put back.
 options:
   instances:
     description:
@@ -77,11 +92,16 @@ options:
     choices: [previous, running, stopped]
     default: previous
   stop_timeout:
-    description: Seconds to wait for instances to stop, and again for them to start.
+    description:
+      - Seconds to wait for instances to stop, and again for their power to be put back (an instance still
+        C(IMAGING) is waited for within it).
     type: int
     default: 600
   wait_timeout:
-    description: Seconds to wait for the images to settle (V(AVAILABLE) or V(UNAVAILABLE)), from the last CreateImage.
+    description:
+      - Seconds to wait for each image to settle (V(AVAILABLE) or V(UNAVAILABLE)), from its CreateImage (or from the
+        start, for an image of the name already being made).
+      - A CreateImage whose answer was lost is looked for that long before its outcome is reported unknown.
     type: int
     default: 1800
   owner:
@@ -160,10 +180,13 @@ RETURN = r"""
 outcomes:
   description:
     - Each instance's outcome, keyed by O(instances[].key) (the instance id by default), also when the module fails.
-    - C(image) is the image as M(zenlayer.cloud.zenlayer_image) returns it (V(null) when none was made);
-      C(changed) whether anything was done (or would be, in check mode) to this instance; C(failed) and C(msg) its
-      failure; C(instance_status_before) and C(instance_status) its status as first and last seen; C(power_after) the
-      power it was to be left in.
+    - C(image) is the image as M(zenlayer.cloud.zenlayer_image) returns it, as last seen (V(null) when none was
+      seen); C(changed) whether anything was done (or would be, in check mode) to this instance; C(failed) and C(msg)
+      its failure; C(instance_status_before) and C(instance_status) its status as first and last seen; C(power_after)
+      the power it was to be left in.
+    - C(failed) is V(false) only when its image was seen V(AVAILABLE) (made, or adopted) and, when the run stopped the
+      instance or holds its power record, its power was seen back as C(power_after) says. C(msg) says why it failed,
+      and when its power could not be put back, that too.
   returned: always
   type: dict
   sample:
