@@ -9,6 +9,9 @@ zenlayer_instance_id), run through ansible-playbook against the emulator.
 * 3 hosts failing in different ways (zone quota full, image ending UNAVAILABLE, instance gone), and a host without
   an instance id, while 27 succeed: each failed instance in its original power state; only those 4 hosts fail.
 * A re-run of the whole fleet makes 0 writes; --check predicts per host with 0 writes.
+* The shipped playbooks/image_fleet_one_cycle.yml (issue 19), writes applied 2 s late: a key that may not call
+  DescribeDisks and 12 throttled status polls in a row still image every host; an error that ends the run fails every
+  host with the reason, publishes none, and no task hits a templating error.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 """zenlayer_image_fleet against the emulator (default seed, scaled time): bad input refused before any call, a lost
 CreateImage answer never resent, a record an earlier job left put back first, another job's live record left alone,
 a key without tag permission warned once, every instance back in its power state, and a fleet of more than 100
-stopped a hundred at a time, each hundred only once its records are written."""
+stopped a hundred at a time, each hundred only once its records are written. Issue 19, with writes applied late:
+an outcome is ok only for what was seen; a key without DescribeDisks permission is warned once; polls failing past
+the client's retries are tried again; an error that ends the run fails every unfinished instance and still puts the
+power back; the power goes back after the image wait runs out; an instance recycled, released or gone ends its wait;
+a lost CreateImage is looked for until wait_timeout, then reported unknown."""
 
 from __future__ import annotations
 
