@@ -328,7 +328,7 @@ def test_an_instance_recycled_released_or_gone_ends_its_image_wait_with_that_rea
     waited = (time.monotonic() - started) / FAST_TIME
     outcome = result["outcomes"][RUNNING_ID]
     assert result["failed"] and outcome["failed"]
-    assert waited < 300, "the wait went on for %.0f s after the instance was %s" % (waited, end)
+    assert waited < 750, "the wait went on for %.0f s after the instance was %s (its image takes 1500 s)" % (waited, end)
     assert (end if end != "gone" else "disappeared") in outcome["msg"], outcome["msg"]
     if end != "gone":
         emulator_env.settle(30)
