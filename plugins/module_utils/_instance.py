@@ -104,6 +104,8 @@ UNACTIONABLE_STATUSES = {
     "CREATE_FAILED": "its creation failed",
 }
 POWERED_OFF_STATUSES = frozenset({STOPPED, IMAGING})
+# An instance in one of these is on its way out: waiting for an image made from it ends, with this reason.
+ENDING_STATUSES = {status: why for status, why in UNACTIONABLE_STATUSES.items() if status != "CREATE_FAILED"}
 
 
 def why_unactionable(status: str | None) -> str | None:

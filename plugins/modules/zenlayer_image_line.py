@@ -89,6 +89,7 @@ options:
     default: false
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
+  - zenlayer.cloud.power_record
 attributes:
   check_mode:
     support: full

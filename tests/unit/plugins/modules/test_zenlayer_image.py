@@ -180,12 +180,18 @@ def test_lost_create_answer_makes_exactly_one_image(emulator_env, capsys, kind):
     assert len(emulator_env.requests("CreateImage")) == 1
 
 
-def test_dropped_create_that_was_not_done_is_sent_again(emulator_env, capsys):
+@pytest.mark.emulator(time_scale=0.005)
+def test_dropped_create_is_not_sent_again_and_the_run_says_the_outcome_is_unknown(emulator_env, capsys):
+    """A dropped connection proves nothing (the API may have taken it): the image is looked for until the wait's
+    deadline (wait_timeout, the default 1800 s on a scaled clock), never sent twice, and a re-run makes it."""
     emulator_env.add_faults({"action": "CreateImage", "kind": "drop"})
     result = run(capsys, instance_id=STOPPED_HKG, name="web")
-    assert result["changed"] is True
-    assert len(emulator_env.images(name="web")) == 1
-    assert len(emulator_env.requests("CreateImage")) == 2
+    assert result["failed"] is True and result["changed"] is True
+    assert "outcome is unknown" in result["msg"] and "not sent again" in result["msg"] and "Re-run" in result["msg"]
+    assert len(emulator_env.requests("CreateImage")) == 1 and emulator_env.images(name="web") == []
+    rerun = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert rerun["changed"] is True and rerun["image"]["image_status"] == "AVAILABLE"
+    assert len(emulator_env.images(name="web")) == 1 and len(emulator_env.requests("CreateImage")) == 2
 
 
 def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, SKEW_MARGIN_SECONDS, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_power_record
 from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
 
@@ -70,7 +70,7 @@ def test_take_over_keeps_the_original_power(emulator_env, capsys):
 
 
 def test_an_expired_record_is_taken_over_without_asking(emulator_env, capsys):
-    put_record(emulator_env, RUNNING_ID, "running", "job-1", -1)
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", -(SKEW_MARGIN_SECONDS + 1))
     taken = run(capsys, instance_id=RUNNING_ID, owner="job-2")
     assert taken["changed"] is True and taken["previous"]["stale"] is True and taken["record"]["owner"] == "job-2"
 
@@ -96,7 +96,7 @@ def test_a_bad_owner_is_refused_before_any_request(emulator_env, capsys):
 
 
 def test_an_expired_record_of_another_job_is_removed(emulator_env, capsys):
-    put_record(emulator_env, RUNNING_ID, "running", "job-1", -1)
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", -(SKEW_MARGIN_SECONDS + 1))
     released = run(capsys, instance_id=RUNNING_ID, owner="job-2", state="absent")
     assert released["changed"] is True and record_on(emulator_env, RUNNING_ID) is None
 
