@@ -128,9 +128,12 @@ def repair_bound(signal_name: str) -> float:
     return scaled * TIME_SCALE + OVERHEAD
 
 
-@pytest.mark.parametrize("signal_name,moment", CELLS, ids=["%s-%s" % (s.split()[0] + ("-alone" if "alone" in s else "-group"
-                                                                                      if "group" in s else ""),
-                                                                   m.replace(" ", "_")) for s, m in CELLS])
+def _cell_id(signal_name: str, moment: str) -> str:
+    short = {"SIGKILL of the process group": "SIGKILL-group", "SIGKILL of ansible-playbook alone": "SIGKILL-alone"}
+    return "%s-%s" % (short.get(signal_name, signal_name), moment.replace(" ", "_"))
+
+
+@pytest.mark.parametrize("signal_name,moment", CELLS, ids=[_cell_id(s, m) for s, m in CELLS])
 def test_killed_then_relaunched_repairs(signal_name: str, moment: str, tmp_path: Path, harness,
                                         collections_root: str) -> None:
     name = "kill-golden"
