@@ -106,11 +106,36 @@ class Job:
         return [line.strip() for line in listing.splitlines() if str(self.tmp_dir) in line and "ps -eo" not in line]
 
 
-def repaired_at(emu: Any, since_wall: float) -> float | None:
-    """The emulator's wall time at which the instance became RUNNING again after `since_wall`."""
-    times = [event["ts"] for event in emu.events() if event["id"] == RUNNING_ID and event["to"] == "RUNNING"
-             and event["ts"] >= since_wall]
-    return min(times) if times else None
+def _record_timeline(emu: Any) -> list[tuple[float, str | None, bool]]:
+    """(when it was accepted, owner or None, live) of every power record written, from the request log."""
+    timeline = []
+    for entry in performed(emu, "ModifyResourceTags", "zrm"):
+        values = [tag.get("value", "") for tag in entry["body"].get("replaceTags") or [] if tag.get("key") == RECORD_KEY]
+        parts = values[0].split(".") if values else None
+        timeline.append((entry["ts"], parts[3] if parts else None, bool(parts) and parts[2] != "0"))
+    return timeline
+
+
+def repaired_at(emu: Any, since: float, owner: str) -> float | None:
+    """The emulator's wall time from which the instance runs again and the interrupted job (owner) no longer holds a
+    live lease on it: a relaunch can then take over without waiting, and the instance is not left down."""
+    statuses = [(event["ts"], event["to"]) for event in emu.events() if event["id"] == RUNNING_ID]
+    records = _record_timeline(emu)
+
+    def at(timeline: list, when: float, default: Any) -> Any:
+        past = [item for item in timeline if item[0] <= when]
+        return past[-1] if past else default
+
+    for when in sorted({since} | {t for t, *_ in statuses + records if t >= since}):
+        status = at(statuses, when, (0, "RUNNING"))[1]
+        _, holder, live = at(records, when, (0, None, False))
+        if status == "RUNNING" and not (holder == owner and live):
+            return when
+    return None
+
+
+def first_owner(emu: Any) -> str:
+    return next(owner for _, owner, _ in _record_timeline(emu) if owner)
 
 
 def assert_left_clean(emu: Any, name: str) -> None:
@@ -154,9 +179,9 @@ def test_killed_then_relaunched_repairs(signal_name: str, moment: str, tmp_path:
                 os.killpg(first.process.pid, signal.SIGKILL)
         sc.scan(output, relaunch.output, emu.requests())
         changed, failed = changed_and_failed(relaunch.output)
-        back = repaired_at(emu, signalled_wall)
+        back = repaired_at(emu, signalled_wall, first_owner(emu))
         repair = (back - signalled_wall) if back is not None else time.monotonic() - signalled
-        sc.record["repair_seconds"] = round(repair, 1)
+        sc.record.update(kill_signal=signal_name, kill_moment=moment, kill_path="role", repair_seconds=round(repair, 1))
         sc.record["repair_bound"] = round(repair_bound(signal_name), 1)
         sc.outcome = "relaunch rc %s, %d changed; power back %.1f s after the signal (bound %.0f s)" % (
             relaunch.rc, changed, repair, repair_bound(signal_name))
