@@ -320,5 +320,8 @@ class AnsibleZenlayer:
             if err.outcome_unknown:
                 self._mark_as_changed()
             raise
+        except CancelledRun:
+            self._mark_as_changed()  # cancelled while the write was on its way: it may have been done
+            raise
         self._mark_as_changed()
         return payload
