@@ -126,16 +126,16 @@ def repaired_at(emu: Any, since: float, owner: str) -> float | None:
         past = [item for item in timeline if item[0] <= when]
         return past[-1] if past else default
 
-    for when in sorted({since} | {t for t, *_ in statuses + records if t >= since}):
+    for when in sorted({since} | {change[0] for change in statuses + records if change[0] >= since}):
         status = at(statuses, when, (0, "RUNNING"))[1]
-        _, holder, live = at(records, when, (0, None, False))
+        holder, live = at(records, when, (0, None, False))[1:]
         if status == "RUNNING" and not (holder == owner and live):
             return when
     return None
 
 
 def first_owner(emu: Any) -> str:
-    return next(owner for _, owner, _ in _record_timeline(emu) if owner)
+    return next(change[1] for change in _record_timeline(emu) if change[1])
 
 
 def assert_left_clean(emu: Any, name: str) -> None:

@@ -31,8 +31,8 @@ def record_on(emu: Any, instance_id: str) -> dict | None:
 
 
 def claim(capsys: Any, instance_id: str, owner: str = "job-1", power: str = "running") -> dict:
-    return run_module(zenlayer_instance_power_record.main, capsys, {"instance_id": instance_id, "owner": owner,
-                                                                   "power": power})
+    args = {"instance_id": instance_id, "owner": owner, "power": power}
+    return run_module(zenlayer_instance_power_record.main, capsys, args)
 
 
 def renewals(emu: Any, instance_id: str) -> list[int]:
