@@ -25,6 +25,21 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
     ZenlayerClient,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait
+from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import (
+    CancelledRun,
+    Lease,
+    LeaseLost,
+    cancel_on_signals,
+    holding,
+)
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
+    DEFAULT_LEASE_SECONDS,
+    TAG_DENIED_CODE,
+    ZRM_API_VERSION,
+    ZRM_SERVICE,
+    read_record,
+    write_params,
+)
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import Clock
 
 ENV_PREFIX = "ZENLAYERCLOUD_"
@@ -57,6 +72,14 @@ ZENLAYER_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "client_timeout": {"type": "float", "default": 60.0, "fallback": _env("client_timeout")},
     "api_retries": {"type": "int", "default": 5, "fallback": _env("api_retries")},
 }
+# The options of a module that works under a power record's lease (doc fragment zenlayer.cloud.power_record).
+LEASE_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "power_record_owner": {"type": "str"},
+    "lease": {"type": "int", "default": DEFAULT_LEASE_SECONDS},
+}
+MIN_LEASE_SECONDS = 60
+# A cancelled run gives its leases up with short calls: the job is ending, and a kill may follow.
+CANCEL_CALL_TIMEOUT = 10.0
 
 
 def _option_names(option: str) -> str:
@@ -131,6 +154,8 @@ class AnsibleZenlayer:
 
     argument_spec: dict[str, dict[str, Any]] = {}
     argument_rules: dict[str, Any] = {}
+    # True: the module takes power_record_owner and lease, and renews that owner's records while it waits
+    works_under_lease = False
     # Advice appended to the message of an API error with this code.
     error_hints: dict[str, str] = {}
 
@@ -141,10 +166,14 @@ class AnsibleZenlayer:
         self.clock: Clock = _wait.SYSTEM_CLOCK
         self.changed = False
         self._client: ZenlayerClient | None = None
+        self._zrm: ZenlayerClient | None = None
+        self.lease: Lease | None = None
 
     @classmethod
     def main(cls) -> None:
         spec = dict(ZENLAYER_ARGUMENT_SPEC)
+        if cls.works_under_lease:
+            spec.update(LEASE_ARGUMENT_SPEC)
         spec.update(cls.argument_spec)
         cls(AnsibleModule(argument_spec=spec, supports_check_mode=True, **cls.argument_rules)).run()
 
@@ -153,6 +182,13 @@ class AnsibleZenlayer:
         if self._client is None:
             self._client = build_client(self.params, self.clock)
         return self._client
+
+    @property
+    def zrm(self) -> ZenlayerClient:
+        """The resource-manager service's client (instance tags: the power records)."""
+        if self._zrm is None:
+            self._zrm = build_client(self.params, self.clock, service=ZRM_SERVICE, api_version=ZRM_API_VERSION)
+        return self._zrm
 
     # -- what a module provides --------------------------------------------------------------------------------------
 
@@ -167,25 +203,83 @@ class AnsibleZenlayer:
         """What is known when a failure ends the run (for example the instances as last seen)."""
         return {}
 
+    def leased_instances(self) -> list[str]:
+        """The instances whose power record (of power_record_owner) this module renews while it waits."""
+        return []
+
     # -- the run -----------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
         try:
-            self._check_settings()
-            self.validate()
-            result = self.execute()
+            with cancel_on_signals():
+                self._check_settings()
+                self.validate()
+                result = self._execute_under_lease()
         except ZenlayerError as problem:
             self._fail(str(problem), **problem.details)
         except ZenlayerAPIError as err:
             self._fail(self._api_failure_message(err), error=err.to_dict())
+        except LeaseLost as lost:
+            self._fail("%s: that run now puts the power back; this task stops here" % lost)
+        except CancelledRun as cancel:
+            self._fail(self._cancelled(cancel))
         self.module.exit_json(changed=self.changed, **result)
 
     def _check_settings(self) -> None:
         if not HAS_REQUESTS:
             raise ZenlayerError(missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         problem = credential_error(self.params) or connection_error(self.params)
+        if not problem and self.works_under_lease and self.params["lease"] < MIN_LEASE_SECONDS:
+            problem = "lease must be at least %d seconds, not %s" % (MIN_LEASE_SECONDS, self.params["lease"])
         if problem:
             raise ZenlayerError(problem)
+
+    # -- leases ------------------------------------------------------------------------------------------------------
+
+    def _execute_under_lease(self) -> dict[str, Any]:
+        """execute(), holding the power records of power_record_owner on leased_instances() (renewed between polls,
+        given up on a cancel). Nothing is held in check mode, or when the key may not read tags."""
+        owner = self.params.get("power_record_owner") if self.works_under_lease else None
+        if not owner or self.check_mode:
+            return self.execute()
+        self.lease = Lease(owner, self.params["lease"], self.clock, self._read_record, self._renew_record)
+        try:
+            with self.step("Reading the power records of job %s" % owner):
+                held = self.lease.claim_own(self.leased_instances())
+        except ZenlayerAPIError as err:
+            if err.code != TAG_DENIED_CODE:
+                raise
+            held = []
+        with holding(owner, held):
+            return self.execute()
+
+    def _read_record(self, instance_id: str) -> dict[str, Any] | None:
+        return read_record(self.zrm, instance_id)
+
+    def _renew_record(self, instance_id: str, record: dict[str, Any] | None) -> None:
+        """A renewal changes nothing the user owns (the power to put back stays): it is not a change of the task."""
+        self.zrm.call("ModifyResourceTags", write_params(instance_id, record), safe_to_retry=True)
+
+    def between_polls(self) -> None:
+        """Work that is due between two polls of any wait: the renewal of the leases held."""
+        if self.lease is None or not self.lease.records:
+            return
+        try:
+            self.lease.renew_due()
+        except ZenlayerAPIError:
+            pass  # tried again at the next poll: a lease is renewed with a third of it left
+
+    def _cancelled(self, cancel: CancelledRun) -> str:
+        given_up = []
+        if self.lease is not None:
+            quick = build_client(dict(self.params, client_timeout=min(CANCEL_CALL_TIMEOUT, self.params["client_timeout"]),
+                                      api_retries=1), self.clock, service=ZRM_SERVICE, api_version=ZRM_API_VERSION)
+            given_up = self.lease.lapse_all(lambda instance_id, record: quick.call(
+                "ModifyResourceTags", write_params(instance_id, record), safe_to_retry=True))
+        if given_up:
+            return ("%s: the power records of %s were given up (their power to put back kept), so the next run puts the "
+                    "power back at once" % (cancel, ", ".join(given_up)))
+        return "%s; no power record was held by this task" % cancel
 
     def _fail(self, msg: str, **details: Any) -> None:
         failed = self.partial_result()
@@ -225,6 +319,9 @@ class AnsibleZenlayer:
         except ZenlayerAPIError as err:
             if err.outcome_unknown:
                 self._mark_as_changed()
+            raise
+        except CancelledRun:
+            self._mark_as_changed()  # cancelled while the write was on its way: it may have been done
             raise
         self._mark_as_changed()
         return payload

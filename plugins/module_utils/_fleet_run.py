@@ -42,15 +42,15 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     image_quotas,
     zone_supports_images,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._image_module import access_denied
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
+    ENDING_STATUSES,
     IMAGING,
     MAX_IDS_PER_CALL,
     RUNNING,
     STOPPED,
-    UNACTIONABLE_STATUSES,
     chunks,
     describe_instances,
-    disk_read_denied,
     instance_statuses,
     system_disks_in_zone,
     unusable_disk_problem,
@@ -79,8 +79,6 @@ CREATING_STATUS_POLL = 15.0
 # The share of rate_limit that polls may take: a poll costing more calls (1 per 100 instances, 1 per zone and
 # page of images) waits longer, so that the writes keep most of the rate.
 POLL_SHARE = 0.2
-# An instance in one of these statuses is on its way out: no wait of it can end well, and its power cannot be put back.
-ENDED_STATUSES = ("RECYCLING", "RECYCLE", "RELEASING")
 # Refusals of a power write that say only "not in the state this needs yet" (still imaging, still moving): the status
 # is read again and the write sent again (no sooner than NOT_YET_RETRY_SECONDS later) until the deadline.
 NOT_YET_CODES = frozenset({"UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE", "OPERATION_DENIED_INSTANCE_NOT_STOPPED",
@@ -279,7 +277,7 @@ class FleetRun:
                 for zone in zones:
                     disks.update(system_disks_in_zone(self.module.client, zone))
         except ZenlayerAPIError as err:
-            if not disk_read_denied(err):
+            if not access_denied(err):
                 raise
             self.module.module.warn(DISK_DENIED_WARNING % err.code)
             return
@@ -408,8 +406,10 @@ class FleetRun:
         self._schedule(powered_due, images_due, creating_due)
 
     def _work_due_between_polls(self) -> None:
-        """Writes that fall due whatever the polls say, once per tick: the records of the next hundred to stop."""
+        """Writes that fall due whatever the polls say, once per tick: the records of the next hundred to stop, and
+        the module's own work between polls (the renewal of the leases it holds)."""
         self._record_next_hundred()
+        self.module.between_polls()
 
     def _schedule(self, status_done: bool, images_done: bool, creating_watched: bool) -> None:
         later = self.clock.monotonic()
@@ -443,7 +443,7 @@ class FleetRun:
         self._poll_errors.pop("statuses", None)
         for member in members:
             member.status, member.status_fresh = statuses.get(member.instance_id), True
-            if member.status is None or member.status in ENDED_STATUSES:
+            if member.status is None or member.status in ENDING_STATUSES:
                 self._instance_ended(member)
             elif member.phase == RESTORING_PHASE and member.status == STATUS_OF_POWER[member.target or "running"]:
                 member.phase = RELEASING_PHASE
@@ -459,7 +459,7 @@ class FleetRun:
             member.add_failure("instance %s disappeared (deleted while it was being imaged)" % member.instance_id)
         else:
             member.add_failure("instance %s is %s (%s) while it was being imaged: its wait ends, and its power cannot be "
-                               "put back (%s)" % (member.instance_id, member.status, UNACTIONABLE_STATUSES[member.status],
+                               "put back (%s)" % (member.instance_id, member.status, ENDING_STATUSES[member.status],
                                                   member.target))
             self._give_up_record(member)
         member.phase = DONE_PHASE

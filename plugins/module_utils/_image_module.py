@@ -31,6 +31,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     zone_supports_images,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
+    ENDING_STATUSES,
     IMAGING,
     STOPPED,
     get_instance,
@@ -40,12 +41,10 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     unusable_disk_problem,
     why_unactionable,
 )
-from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, LOST_ANSWER_LOOKS, WaitTimeout, poll_until
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, WaitTimeout, poll_until
 
 DISK_MAKING_IMAGE = "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"
-READ_TIMEOUT = "READ_TIMEOUT"
-# How long a CreateImage whose answer was lost is looked for (writes are asynchronous: the image may be listed late).
-LOST_ANSWER_GRACE_SECONDS = 10.0
+SECURITY_CHALLENGE = "SECURITY_CHALLENGE"  # _api.py's code for a 403 from a network challenge, not from the API
 SHUTDOWN_HINT = ("shut it down first with zenlayer.cloud.zenlayer_instance_power (state=stopped), or use the role "
                  "zenlayer.cloud.image_from_instance, which stops it, makes the image and restores its power state")
 IMAGE_ERROR_HINTS = {
@@ -58,18 +57,29 @@ IMAGE_ERROR_HINTS = {
 }
 
 
+def access_denied(err: ZenlayerAPIError) -> bool:
+    """Whether the API refused the call for the key's permissions (HTTP 403; Zenlayer documents no code for it), not
+    for a network challenge in front of the API."""
+    return err.http_status == 403 and err.performed is False and err.code != SECURITY_CHALLENGE
+
+
 class ImageModule(AnsibleZenlayer):
     """A module that makes images (from `instance_id`) and deletes them. Options it reads: instance_id, zone_id,
     description, wait (true when the module has none), wait_timeout, assume_stopped."""
 
     error_hints = IMAGE_ERROR_HINTS
+    works_under_lease = True
 
     def __init__(self, module: Any) -> None:
         super().__init__(module)
         self.name: str | None = self.params.get("name")
         self.zone_id: str | None = None
         self.created_from: str | None = None  # the instance, when this run's CreateImage answered (or would)
+        self._wait_started: float | None = None
         self._instance: dict[str, Any] | None = None
+
+    def leased_instances(self) -> list[str]:
+        return [self.params["instance_id"]] if self.params.get("instance_id") else []
 
     def _shape(self, image: dict[str, Any] | None) -> dict[str, Any] | None:
         return shape_image(image, self.zone_id, self.created_from) if image else None
@@ -128,20 +138,23 @@ class ImageModule(AnsibleZenlayer):
         if image["imageId"] is None:  # check mode: the image a real run would make and wait for
             return dict(image, imageStatus=AVAILABLE)
         image_id = image["imageId"]
-        # A just-made image may not be listed at once (asynchronous writes); one seen before may not vanish.
-        listed_by = self.clock.monotonic() + (LOST_ANSWER_GRACE_SECONDS if self.created_from else 0.0)
+        # A just-made image may be listed late (asynchronous writes): it is waited for until the deadline. One that
+        # was listed and vanishes is gone.
+        listed = [not self.created_from]
 
         def no_longer_creating(current: dict[str, Any] | None) -> bool:
-            if current is None and self.clock.monotonic() >= listed_by:
+            if current is None and listed[0]:
                 raise ZenlayerError("image %s (%s) disappeared from zone %s while it was being waited for"
                                     % (image_id, image.get("imageName"), self.zone_id))
+            listed[0] = listed[0] or current is not None
             return current is not None and current.get("imageStatus") != CREATING
 
         try:
             with self.step("Waiting for image %s" % image_id):
                 # every caller has just seen it CREATING (or just made it): no look at once
                 return poll_until(lambda: self._look_at_image(image_id), no_longer_creating,
-                                  self.params["wait_timeout"], schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False)
+                                  self._wait_left(), schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False,
+                                  between=self.between_polls)
         except WaitTimeout as timeout:
             status = timeout.last.get("imageStatus") if timeout.last else "not listed yet"
             raise ZenlayerError("image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being made: "
@@ -149,16 +162,25 @@ class ImageModule(AnsibleZenlayer):
                                 % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),
                                 image=self._shape(timeout.last or image))
 
+    def _wait_left(self) -> float:
+        """Seconds left of wait_timeout, counted from the first wait of this run (a look after a lost answer counts)."""
+        if self._wait_started is None:
+            self._wait_started = self.clock.monotonic()
+        return max(0.0, self.params["wait_timeout"] - (self.clock.monotonic() - self._wait_started))
+
     def _look_at_image(self, image_id: str) -> dict[str, Any] | None:
-        """The image, and while it is still being made, a look at its instance: one that vanished ends the wait."""
+        """The image, and while it is still being made, a look at its instance: one that vanished, or is being
+        recycled or released, ends the wait."""
         image = get_image(self.client, self.zone_id, image_id)
         if self._instance is None or (image is not None and image.get("imageStatus") != CREATING):
             return image
         instance_id = self._instance["instanceId"]
-        if instance_statuses(self.client, [instance_id]).get(instance_id) is None:
-            raise ZenlayerError("instance %s disappeared while image %s (%s) was being made from it: the image may still "
-                                "finish, or fail. Re-run with zone_id %s instead of instance_id to wait for it, or delete it "
-                                "(state=absent)" % (instance_id, image_id, self.name, self.zone_id),
+        status = instance_statuses(self.client, [instance_id]).get(instance_id)
+        if status is None or status in ENDING_STATUSES:
+            what = "disappeared" if status is None else "is %s (%s)" % (status, ENDING_STATUSES[status])
+            raise ZenlayerError("instance %s %s while image %s (%s) was being made from it: the image may still finish, "
+                                "or fail. Re-run with zone_id %s instead of instance_id to wait for it, or delete it "
+                                "(state=absent)" % (instance_id, what, image_id, self.name, self.zone_id),
                                 image=self._shape(image) if image else None)
         return image
 
@@ -186,17 +208,33 @@ class ImageModule(AnsibleZenlayer):
             return get_image(self.client, self.zone_id, image_id) or dict(made, imageId=image_id)
 
     def _check_can_create(self, instance: dict[str, Any]) -> None:
-        """Raise what CreateImage would refuse, before calling it (and in check mode)."""
+        """Raise what CreateImage would refuse, before calling it (and in check mode), in the API's own order. The
+        quota comes last: `_on_full_quota` is the one step that may change something (zenlayer_image_line's
+        make_room deletes), so it runs only once every other check has passed."""
         self._check_zone(instance)
-        quota = self._read_quota()
-        if quota_is_full(quota):
-            self._refuse_full_quota(quota)
         self._check_instance_status(instance)
         self._check_system_disk(instance["instanceId"])
+        quota = self._read_quota()
+        if quota_is_full(quota):
+            self._on_full_quota(quota)  # type: ignore[arg-type]
+
+    def _on_full_quota(self, quota: dict[str, Any]) -> None:
+        """CreateImage would be refused for the quota: say so with the zone's images (raises)."""
+        self._refuse_full_quota(quota)
 
     def _check_system_disk(self, instance_id: str) -> None:
-        with self.step("Reading the system disk of instance %s" % instance_id):
-            disk = system_disk(self.client, instance_id)
+        """A system disk that cannot be imaged now fails the run. A key that may not read disks skips this check with
+        a warning: CreateImage's own answer then decides, as it did before this check existed."""
+        try:
+            with self.step("Reading the system disk of instance %s" % instance_id):
+                disk = system_disk(self.client, instance_id)
+        except ZenlayerAPIError as err:
+            if not access_denied(err):
+                raise
+            self.module.warn("the access key may not read disks (DescribeDisks: %s), so the system disk of instance %s "
+                             "was not checked before CreateImage; grant the key DescribeDisks to have it checked"
+                             % (err, instance_id))
+            return
         problem = unusable_disk_problem(instance_id, disk)
         if problem:
             raise ZenlayerError(problem)
@@ -235,24 +273,20 @@ class ImageModule(AnsibleZenlayer):
                          "goes on as if an earlier task stopped it" % (instance_id, status))
 
     def _send_create(self) -> tuple[str | None, bool]:
-        """(image id, whether CreateImage answered). Never makes a second image: after a lost answer it looks, and
-        sends again only when the look proves the first one was not done. (None, True) in check mode."""
+        """(image id, whether CreateImage answered); (None, True) in check mode. Never makes a second image: a
+        CreateImage whose outcome is unknown (lost answer, 5xx) is never sent again in this run - its image is looked
+        for until the wait's deadline, and adopted when it shows. (The client itself resends only what was proven
+        not done: throttled or never sent.)"""
         params = {"instanceId": self.params["instance_id"], "imageName": self.name,
                   "imageDescription": self.params.get("description")}
-        for _attempt in range(self.client.retries + 1):
-            try:
-                payload = self.write("CreateImage", params)
-            except ZenlayerAPIError as err:
-                adopted = self._after_failed_create(err)
-                if adopted is not None:
-                    return adopted["imageId"], False
-                continue
-            return (payload["imageId"] if payload else None), True
-        raise ZenlayerError("CreateImage for %s was answered with errors %d times and no image named %s was made; "
-                            "re-run the task" % (self.params["instance_id"], self.client.retries + 1, self.name))
+        try:
+            payload = self.write("CreateImage", params)
+        except ZenlayerAPIError as err:
+            return self._after_failed_create(err)["imageId"], False
+        return (payload["imageId"] if payload else None), True
 
-    def _after_failed_create(self, err: ZenlayerAPIError) -> dict[str, Any] | None:
-        """The image to adopt after a failed CreateImage; None when it is proven not made (send again); else raise."""
+    def _after_failed_create(self, err: ZenlayerAPIError) -> dict[str, Any]:
+        """The image to adopt after a failed CreateImage; else raise (the API's refusal, or an unknown outcome)."""
         if err.code == DISK_MAKING_IMAGE:
             image = self._find_by_name()
             if image is not None and image.get("imageStatus") == CREATING:
@@ -260,33 +294,24 @@ class ImageModule(AnsibleZenlayer):
         if not err.outcome_unknown:
             raise err
         image = self._look_after_lost_answer()
-        if image is None and err.code == READ_TIMEOUT:
-            # the first request may still be processed: a second CreateImage could make a second image
-            raise ZenlayerError("Creating image %s failed: %s; no image named %s has appeared since; the request may "
-                                "still be processed, so it is not sent again: re-run the task later (it adopts the "
-                                "image if it was made), and raise client_timeout" % (self.name, err, self.name),
-                                error=err.to_dict())
+        if image is None:
+            raise ZenlayerError(
+                "Creating image %s failed and its outcome is unknown: %s. No image named %s appeared in zone %s in the "
+                "%.0f s looked for it (wait_timeout=%s), and CreateImage is not sent again in this run: a second one "
+                "could make a second image. Re-run the task: it adopts the image if it was made, or makes it"
+                % (self.name, err, self.name, self.zone_id, self.params["wait_timeout"], self.params["wait_timeout"]),
+                error=err.to_dict())
         return image
 
     def _look_after_lost_answer(self) -> dict[str, Any] | None:
-        """The image a CreateImage whose answer was lost made, or None once a grace window shows no sign of it
-        (writes are asynchronous: neither the image nor the instance's IMAGING status may show at once)."""
-        instance_id = self.params["instance_id"]
-
-        def look() -> tuple[dict[str, Any] | None, str | None]:
-            return self._find_by_name(), instance_statuses(self.client, [instance_id]).get(instance_id)
-
-        with self.step("Looking for image %s after a lost CreateImage answer" % self.name):
+        """The image a CreateImage of unknown outcome made, looked for until the wait's deadline (writes are
+        asynchronous and listings may lag by more than any fixed grace), or None when it never showed."""
+        with self.step("Looking for image %s after CreateImage failed with an unknown outcome" % self.name):
             try:
-                image, _status = poll_until(look, lambda seen: seen[0] is not None, LOST_ANSWER_GRACE_SECONDS,
-                                            schedule=LOST_ANSWER_LOOKS, clock=self.clock)
-                return image
-            except WaitTimeout as timeout:
-                last_status = timeout.last[1] if timeout.last else None
-        if last_status == IMAGING:
-            raise ZenlayerError("the answer to CreateImage was lost and instance %s is IMAGING, but no image named %s is "
-                                "listed in zone %s; re-run the task later to adopt it" % (instance_id, self.name, self.zone_id))
-        return None
+                return poll_until(self._find_by_name, lambda image: image is not None, self._wait_left(),
+                                  schedule=IMAGE_WAIT, clock=self.clock, between=self.between_polls)
+            except WaitTimeout:
+                return None
 
     # -- deleting --
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Iterator
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerAPIError, ZenlayerClient
+from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import power_record_of, power_to_restore, tags_of
 
 MAX_IDS_PER_CALL = 100
@@ -104,6 +104,8 @@ UNACTIONABLE_STATUSES = {
     "CREATE_FAILED": "its creation failed",
 }
 POWERED_OFF_STATUSES = frozenset({STOPPED, IMAGING})
+# An instance in one of these is on its way out: waiting for an image made from it ends, with this reason.
+ENDING_STATUSES = {status: why for status, why in UNACTIONABLE_STATUSES.items() if status != "CREATE_FAILED"}
 
 
 def why_unactionable(status: str | None) -> str | None:
@@ -125,16 +127,6 @@ def unusable_disk_problem(instance_id: str, disk: dict[str, Any] | None) -> str 
         return None
     return ("the system disk %s of instance %s is %s: an image cannot be made from it now; wait until it is in use "
             "again (IN_USE)" % ((disk or {}).get("diskId"), instance_id, status))
-
-
-# The access key may not read disks: the emulator's own code (Zenlayer publishes none); any other 403 the API answers
-# (not a network-layer challenge) is read the same way.
-DISK_DENIED_CODE = "OPERATION_DENIED_DISK_PERMISSION"
-
-
-def disk_read_denied(err: ZenlayerAPIError) -> bool:
-    """Whether DescribeDisks failed because this key may not call it (the API refused it; nothing to retry)."""
-    return err.code == DISK_DENIED_CODE or (err.http_status == 403 and not err.retryable and err.code != "SECURITY_CHALLENGE")
 
 
 def system_disks_in_zone(client: ZenlayerClient, zone_id: str) -> dict[str, dict[str, Any]]:

@@ -7,8 +7,12 @@
 
 The cloud is the only store that outlives a cancelled or killed job, so before a job stops an instance it writes
 `zenlayer-cloud-power-record=<running|stopped>.<since>.<expires>.<owner>` (times in unix seconds) on it, and removes
-it once the power is back. Any later job finds it and puts the power back first. Until it expires, the record is also a lock: the
-owner's own time limits (stop, image and start waits) bound how long it may need the instance."""
+it once the power is back. Any later job finds it and puts the power back first.
+
+The record says two things, and only the second expires: what to put back (honoured by any later run, whoever wrote
+it), and who is working on the instance - a lease until `expires`, which its holder renews while it works (see
+_lease.py). `expires` = 0 marks a lease its holder gave up (a cancelled job): the power to put back stays.
+A reader judges expiry on its own clock, with SKEW_MARGIN_SECONDS for the distance between controllers' clocks."""
 
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ ZRM_SERVICE = "zrm"
 ZRM_API_VERSION = "2025-10-14"
 TAG_DENIED_CODE = "OPERATION_DENIED_TAG_PERMISSION"
 POWER_STATES = ("running", "stopped")
+# A lease lasts this long unless renewed (the `lease` option); its holder renews it when less than a third is left.
+DEFAULT_LEASE_SECONDS = 300
+# How far apart two controllers' clocks may be: a record stays live until expires + this margin on the reader's clock,
+# so that a reader whose clock runs ahead never takes over a lease that its holder still renews on time.
+SKEW_MARGIN_SECONDS = 60
+LAPSED = 0
 # A tag value is at most 64 characters of letters, digits, '-', '_' and '.': power (7), two times (10 each), 3 dots.
 OWNER_MAX = 30
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,%d}" % OWNER_MAX)
@@ -48,17 +58,23 @@ def decode_record(value: Any) -> dict[str, Any] | None:
             "owner": match.group("owner")}
 
 
-def shape_record(record: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
-    """A record as modules return it: with `stale` (its owner's time ran out, so that job is gone)."""
-    if record is None:
-        return None
-    return dict(record, stale=record["expires"] <= now)
+def is_live(record: dict[str, Any] | None, now: float) -> bool:
+    """Whether a record's lease still holds on this clock (given up, or expired beyond the skew margin, it does not)."""
+    return record is not None and record["expires"] != LAPSED and now < record["expires"] + SKEW_MARGIN_SECONDS
 
 
 def lapse(record: dict[str, Any]) -> dict[str, Any]:
-    """The record given up: what to put back is kept, the claim is released (expires 0), so the next run takes it over
-    at once and puts the power back."""
-    return dict(record, expires=0)
+    """The record with its lease given up: what it says to put back stays, any run may take it over at once."""
+    return dict(record, expires=LAPSED)
+
+
+def shape_record(record: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
+    """A record as modules return it: with `live` (its lease holds) and `stale` (the opposite: its holder gave it
+    up or stopped renewing it, so any run may take it over)."""
+    if record is None:
+        return None
+    live = is_live(record, now)
+    return dict(record, live=live, stale=not live)
 
 
 def tags_of(raw: dict[str, Any]) -> dict[str, Any]:

@@ -67,11 +67,12 @@ class WaitTimeout(Exception):
 
 
 def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, *, schedule: PollSchedule,
-               clock: Clock, fetch_first: bool = True) -> T:
+               clock: Clock, fetch_first: bool = True, between: Callable[[], None] | None = None) -> T:
     """Fetch until done(value) holds and return that value; raise WaitTimeout with the last value seen.
 
     `done` may raise to stop the wait at once (a terminal state). fetch_first=False skips the look at once, for a
-    caller that has just seen the value not done (it saves one call per wait)."""
+    caller that has just seen the value not done (it saves one call per wait). `between` runs before each pause
+    (the module's work that is due while it waits: lease renewals)."""
     started = clock.monotonic()
     polls = 1 if fetch_first else 0
     value = fetch() if fetch_first else None
@@ -81,6 +82,8 @@ def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float
         remaining = timeout - (clock.monotonic() - started)
         if remaining <= 0:
             raise WaitTimeout(value, clock.monotonic() - started, polls)
+        if between is not None:
+            between()
         clock.sleep(min(interval, remaining))
         value = fetch()
         polls += 1

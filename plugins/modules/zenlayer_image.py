@@ -16,12 +16,15 @@ description:
   - An image is identified by its exact O(name) among the custom images of a zone (the zone of O(instance_id), or
     O(zone_id)). Names are compared exactly, so V(web) never matches V(web-old). When more than one custom image of
     the zone carries the name, the module fails and lists their ids instead of guessing.
-  - The API has no idempotency token. A lost answer to CreateImage (broken connection, read timeout, server error
-    after sending) never makes a second image - the module looks the name up again and adopts what it finds
-    before it tries again.
+  - The API has no idempotency token. A CreateImage whose outcome is unknown (broken connection, read timeout, server
+    error) is never sent again in the same run, so it never makes a second image - the module looks for the image by
+    its name until O(wait_timeout) runs out (writes take effect late, and listings may lag), and adopts it when it
+    shows. When nothing shows, it fails saying the outcome is unknown; a re-run adopts the image or makes it.
   - Before it creates an image, the module checks what the API would refuse - the instance exists, its zone
     supports images, the zone's image quota has room, the instance is shut down (V(STOPPED)) and not already being
     imaged - and fails with a message that says what to do.
+  - When the access key may not call C(DescribeDisks) (HTTP 403), the module warns once and skips the check of the
+    system disk; CreateImage's own answer then decides.
   - Waiting resumes - when an image named O(name) is still V(CREATING), for example after a O(wait_timeout) in an
     earlier run, a re-run waits for it instead of making another one.
 options:
@@ -92,6 +95,7 @@ options:
     version_added: 0.2.0
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
+  - zenlayer.cloud.power_record
 attributes:
   check_mode:
     support: full

@@ -23,6 +23,9 @@ description:
   - O(state=restarted) restarts running instances with the API's C(RebootInstances) action, and starts stopped ones.
   - All status checks are batched, one C(DescribeInstancesStatus) call per 100 instances per poll. Start and stop
     requests are sent in chunks of 100, the most the API takes in one call.
+  - A power action whose outcome is unknown (lost answer, server error) is never sent again in the same run. Its effect
+    is waited for until O(wait_timeout) runs out - for a restart, the instance leaving V(RUNNING) - and when it does
+    not show, the module fails saying so; a re-run sends it if the instance did not move.
 author: zenlayer.cloud maintainers (@zenlayer-cloud)
 options:
   instance_ids:
@@ -61,6 +64,7 @@ options:
     default: 600
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
+  - zenlayer.cloud.power_record
 attributes:
   check_mode:
     description:
@@ -207,7 +211,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     shape_instance,
     why_unactionable,
 )
-from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import LOST_ANSWER_LOOKS, POWER_WAIT, WaitTimeout, poll_until
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import POWER_WAIT, WaitTimeout, poll_until
 
 TARGET_STATUS = {"running": RUNNING, "stopped": STOPPED, "restarted": RUNNING}
 # action: (API action, the status it starts from, the status it leaves the instance in at once, what it is called)
@@ -216,11 +220,9 @@ POWER_ACTIONS = {
     "reboot": ("RebootInstances", RUNNING, REBOOT, "Restarting"),
     "start": ("StartInstances", STOPPED, BOOTING, "Starting"),
 }
-# A stop or start sent twice does no harm (the second finds the instance moving and is refused or comes to nothing); a
-# reboot sent twice restarts the instance twice, and a quick reboot can end between two looks: never resent.
-RESENT_AFTER_A_LOST_ANSWER = ("stop", "start")
-# How long an accepted power action whose answer was lost is watched for (writes are asynchronous).
-LOST_ANSWER_GRACE_SECONDS = 10.0
+# A power action whose outcome is unknown (lost answer, 5xx) is never sent again in the same run (one rule for every
+# write of the collection): its effect is looked for until the deadline - a stop or start by the final wait itself, a
+# reboot (which ends RUNNING, like it began) by a look for the instance leaving RUNNING.
 
 
 def power_plan(state: str, status: str) -> list[str]:
@@ -240,6 +242,7 @@ def satisfies(state: str, status: str | None) -> bool:
 
 
 class InstancePower(AnsibleZenlayer):
+    works_under_lease = True
     argument_spec = {
         "instance_ids": {"type": "list", "elements": "str", "required": True, "aliases": ["instance_id"]},
         "state": {"type": "str", "required": True, "choices": ["running", "stopped", "restarted"]},
@@ -255,6 +258,7 @@ class InstancePower(AnsibleZenlayer):
         self.raw: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, str] = {}
         self.deadline = 0.0
+        self.unknown_outcome: dict[str, ZenlayerAPIError] = {}  # API action -> the error that left its outcome unknown
 
     def validate(self) -> None:
         if self.params["wait_timeout"] <= 0:
@@ -269,6 +273,8 @@ class InstancePower(AnsibleZenlayer):
         for action in POWER_ACTIONS:
             self._send(action, [instance_id for instance_id, status in self.statuses.items()
                                 if action in power_plan(self.state, status)])
+        if self.unknown_outcome and not self.params["wait"]:
+            self.module.warn("not waited for (wait=false): %s" % self._unknown_outcomes().lstrip("; "))
         if self.params["wait"]:
             target = TARGET_STATUS[self.state]
             moving = [instance_id for instance_id in self.instance_ids if not satisfies(self.state, self.statuses[instance_id])]
@@ -278,6 +284,9 @@ class InstancePower(AnsibleZenlayer):
 
     def partial_result(self) -> dict[str, Any]:
         return {"instances": self.instances()}
+
+    def leased_instances(self) -> list[str]:
+        return self.instance_ids
 
     def instances(self) -> list[dict[str, Any]]:
         return [shape_instance(dict(self.raw[instance_id], instanceStatus=self.statuses.get(instance_id)))
@@ -347,11 +356,16 @@ class InstancePower(AnsibleZenlayer):
                 # every caller passes only instances it has just seen (or just sent) on their way: no look at once
                 poll_until(lambda: instance_statuses(self.client, instance_ids), all_done,
                            max(0.0, self.deadline - self.clock.monotonic()), schedule=POWER_WAIT, clock=self.clock,
-                           fetch_first=False)
+                           fetch_first=False, between=self.between_polls)
         except WaitTimeout as timeout:
             late = sorted(instance_id for instance_id in instance_ids if not done(self.statuses.get(instance_id)))
-            raise ZenlayerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s"
-                                % (timeout.waited, self.params["wait_timeout"], what, self._describe_late(late)))
+            raise ZenlayerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s%s"
+                                % (timeout.waited, self.params["wait_timeout"], what, self._describe_late(late),
+                                   self._unknown_outcomes()))
+
+    def _unknown_outcomes(self) -> str:
+        return "".join("; the outcome of %s is unknown (%s): it was not sent again in this run - re-run the task, it "
+                       "sends it if the instance did not move" % (action, err) for action, err in self.unknown_outcome.items())
 
     def _describe_late(self, instance_ids: list[str]) -> str:
         parts = []
@@ -378,27 +392,26 @@ class InstancePower(AnsibleZenlayer):
                 except ZenlayerAPIError as err:
                     if not err.outcome_unknown:
                         raise
-                    not_done = self._still_waiting_after_lost_answer(chunk, from_status)
-                    if not_done and action not in RESENT_AFTER_A_LOST_ANSWER:
-                        raise ZenlayerError(
-                            "the answer to %s for %s was lost (%s) and no restart was seen within %.0f s: it may have been "
-                            "too quick to see, or not done. It is not sent again (a second one would restart the "
-                            "instance twice): check the instance, and re-run if it did not restart"
-                            % (api_action, ", ".join(not_done), err, LOST_ANSWER_GRACE_SECONDS), error=err.to_dict())
-                    if not_done:
-                        self.write(api_action, dict(params, instanceIds=not_done))
+                    self.unknown_outcome[api_action] = err
+                    if action == "reboot":
+                        self._look_for_a_restart(chunk, err)
         self.statuses.update(dict.fromkeys(instance_ids, moving_status))
 
-    def _still_waiting_after_lost_answer(self, instance_ids: list[str], from_status: str) -> list[str]:
-        """The instances that show no sign of an action whose answer was lost, after a grace window: an accepted
-        action may take a moment to show, and sending it again too early is refused (or repeats a reboot)."""
+    def _look_for_a_restart(self, instance_ids: list[str], err: ZenlayerAPIError) -> None:
+        """A reboot whose outcome is unknown: the instances must be seen leaving RUNNING before the deadline (a
+        second reboot would restart them twice); else fail, saying so."""
         try:
             poll_until(lambda: instance_statuses(self.client, instance_ids),
-                       lambda statuses: all(statuses.get(instance_id) != from_status for instance_id in instance_ids),
-                       LOST_ANSWER_GRACE_SECONDS, schedule=LOST_ANSWER_LOOKS, clock=self.clock)
+                       lambda statuses: all(statuses.get(instance_id) != RUNNING for instance_id in instance_ids),
+                       max(0.0, self.deadline - self.clock.monotonic()), schedule=POWER_WAIT, clock=self.clock,
+                       between=self.between_polls)
         except WaitTimeout as timeout:
-            return [instance_id for instance_id in instance_ids if (timeout.last or {}).get(instance_id) == from_status]
-        return []
+            not_seen = [instance_id for instance_id in instance_ids if (timeout.last or {}).get(instance_id) == RUNNING]
+            raise ZenlayerError(
+                "the outcome of RebootInstances for %s is unknown (%s) and no restart was seen within wait_timeout=%s s: "
+                "it may have been too quick to see, or not done. It is not sent again (a second one would restart the "
+                "instance twice): check the instance, and re-run if it did not restart"
+                % (", ".join(not_seen), err, self.params["wait_timeout"]), error=err.to_dict())
 
 
 def main() -> None:

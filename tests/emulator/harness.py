@@ -273,7 +273,7 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     def patch(self, **spec: Any) -> None:
         """POST /_emulator/patch: instances={id: {...}}, images={...}, delete_instances=[...], timings={...}, image_quota=...,
-        async_lag=seconds, tag_denied_keys=[...], zrm_denied_keys=[...], disk_denied_keys=[...]"""
+        async_lag=seconds, tag_denied_keys=[...], zrm_denied_keys=[...], denied_actions={key id: [actions]}"""
         self.admin("POST", "patch", spec)
 
     def set_async_lag(self, seconds: float) -> None:

@@ -29,7 +29,6 @@ IMAGE_INFO_FIELDS = ("imageId", "imageName", "imageType", "imageSize", "imageDes
                      "imageStatus", "category", "osType")
 HEALTHY_DISK_STATUSES = ("IN_USE", "AVAILABLE")
 DISK_TYPES = ("SYSTEM", "DATA")
-DISK_DENIED_CODE = "OPERATION_DENIED_DISK_PERMISSION"
 TAG_TEXT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_TAGS = 20
 # the emulator's own name for what DescribeResourceByTags calls a VM instance (Zenlayer's value is not published)
@@ -321,7 +320,7 @@ class World:
         self.effect_log: list[dict] = list(data.get("effect_log", []))
         self.tag_denied_keys: list[str] = check_key_list("tag_denied_keys", data.get("tag_denied_keys"))
         self.zrm_denied_keys: list[str] = check_key_list("zrm_denied_keys", data.get("zrm_denied_keys"))
-        self.disk_denied_keys: list[str] = check_key_list("disk_denied_keys", data.get("disk_denied_keys"))
+        self.denied_actions: dict[str, list[str]] = check_denied_actions(data.get("denied_actions"))
 
     # -- construction and persistence ------------------------------------------------------------------------------
 
@@ -353,7 +352,7 @@ class World:
             "quota": {"default": self.quota_default, "overrides": self.quota_overrides},
             "timings": self.timings, "events": self.events, "async_lag": self.async_lag, "accepted": self.accepted,
             "effect_log": self.effect_log, "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
-            "disk_denied_keys": self.disk_denied_keys,
+            "denied_actions": self.denied_actions,
         }
 
     def save(self) -> None:
@@ -464,9 +463,11 @@ class World:
             return payload
 
     def _check_permission(self, action: str, caller: str | None) -> None:
-        if caller is not None and action == "DescribeDisks" and caller in self.disk_denied_keys:
-            raise ApiError(403, DISK_DENIED_CODE, "The access key '%s' is not allowed to call DescribeDisks." % caller)
-        if caller is None or action not in ZRM_ACTIONS:
+        if caller is None:
+            return
+        if action in self.denied_actions.get(caller, ()):
+            raise ApiError(403, ACTION_DENIED_CODE, "The access key '%s' is not allowed to call %s." % (caller, action))
+        if action not in ZRM_ACTIONS:
             return
         if caller in self.zrm_denied_keys or (action in MUTATING_ACTIONS and caller in self.tag_denied_keys):
             raise ApiError(403, "OPERATION_DENIED_TAG_PERMISSION",
@@ -835,7 +836,7 @@ class World:
                 "timings": self.timings, "time_scale": self.time_scale, "async_lag": self.async_lag,
                 "accepted": self.accepted, "effects": self.effect_log,
                 "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
-                "disk_denied_keys": self.disk_denied_keys,
+                "denied_actions": self.denied_actions,
             })
 
     def event_list(self) -> list[dict]:
@@ -872,9 +873,11 @@ class World:
     def _patch_settings(self, spec: dict) -> None:
         if "async_lag" in spec:
             self.async_lag = check_lag(spec["async_lag"])
-        for name in ("tag_denied_keys", "zrm_denied_keys", "disk_denied_keys"):
+        for name in ("tag_denied_keys", "zrm_denied_keys"):
             if name in spec:
                 setattr(self, name, check_key_list(name, spec[name]))
+        if "denied_actions" in spec:
+            self.denied_actions = check_denied_actions(spec["denied_actions"])
 
     def _patch_record(self, kind: str, obj_id: str, fields: dict, now: float) -> None:
         if not isinstance(fields, dict):
@@ -905,12 +908,25 @@ def check_lag(value: Any) -> float:
 
 
 def check_key_list(name: str, value: Any) -> list[str]:
-    """tag_denied_keys / zrm_denied_keys / disk_denied_keys: a list of access key ids."""
+    """tag_denied_keys / zrm_denied_keys: a list of access key ids."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise PatchError("%s must be a list of access key ids" % name)
     return list(value)
+
+
+def check_denied_actions(value: Any) -> dict[str, list[str]]:
+    """denied_actions: {access key id: [action, ...]}, the actions (of either service) that key is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise PatchError("denied_actions must be an object of access key id: [action names]")
+    for key, actions in value.items():
+        if not isinstance(actions, list) or any(action not in ACTIONS for action in actions):
+            raise PatchError("denied_actions of %s must be a list of action names (%s), not %r"
+                             % (key, ", ".join(ACTIONS), actions))
+    return {key: list(actions) for key, actions in value.items()}
 
 
 def check_pending(kind: str, obj_id: str, pending: Any) -> None:
@@ -928,6 +944,8 @@ VM_ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttr
               "DescribeZones", "DescribeDisks")
 ZRM_ACTIONS = ("ModifyResourceTags", "DescribeResourceTags", "DescribeResourceByTags")
 ACTIONS = VM_ACTIONS + ZRM_ACTIONS
+# The emulator's own code for an action an access key may not call (`denied_actions`); Zenlayer documents none.
+ACTION_DENIED_CODE = "OPERATION_DENIED_ACTION_PERMISSION"
 # writes: validated at once, applied at once or after the async lag (each has a _apply_<action>)
 MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
                     "RebootInstances", "ModifyResourceTags")

@@ -182,7 +182,7 @@ def test_the_shipped_playbook_images_every_host_without_disk_permission_and_thro
     times in a row (past the client's retries). On 0.2.0 the fleet task failed as a whole, every host was published
     ok with a null image, and "Report the image" hit a Jinja error."""
     count = 10
-    seed = dict(_seed(count=count), disk_denied_keys=[KEY_ID])
+    seed = dict(_seed(count=count), denied_actions={KEY_ID: ["DescribeDisks"]})
     with harness.Emulator(seed, time_scale=TIME_SCALE, extra_args=LAGGED) as emu:
         before = _powers(emu)
         emu.add_faults({"action": "DescribeInstancesStatus", "kind": "throttle", "times": 12, "after": 1})

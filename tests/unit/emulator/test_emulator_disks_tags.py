@@ -134,16 +134,6 @@ def test_tag_denial_from_the_seed(make_emu) -> None:
         403, "OPERATION_DENIED_TAG_PERMISSION")
 
 
-def test_disk_permission_denied_for_a_key(make_emu) -> None:
-    emu = make_emu(dict(load_seed("default"), disk_denied_keys=[KEY]))
-    assert error(emu, "DescribeDisks", {"instanceId": STOPPED_HKG}) == (403, "OPERATION_DENIED_DISK_PERMISSION")
-    assert emu.call("DescribeDisks", {}, auth="bearer").status == 200  # only that key is denied
-    assert ok(emu, "DescribeInstances", {"instanceIds": [STOPPED_HKG]})["totalCount"] == 1  # other reads still work
-    emu.patch(disk_denied_keys=[])
-    assert ok(emu, "DescribeDisks", {"instanceId": STOPPED_HKG})["totalCount"] == 1
-    assert emu.state()["disk_denied_keys"] == []
-
-
 def test_tag_changes_are_lagged(make_emu) -> None:
     emu = make_emu(extra_args=["--async-lag", "10"])
     zrm_ok(emu, "ModifyResourceTags", {"resourceUuid": RUNNING_HKG, "replaceTags": [{"key": "lock", "value": "job-1"}]})

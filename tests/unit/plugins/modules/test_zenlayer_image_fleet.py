@@ -223,7 +223,7 @@ def _all_made_and_back(emu: Any, result: dict, before: dict[str, str], fleet: di
         assert RECORD_TAG_KEY not in emu.tags(instance_id)
 
 
-@pytest.mark.emulator(seed=_default_seed(disk_denied_keys=[KEY_ID]), extra_args=LAGGED)
+@pytest.mark.emulator(seed=_default_seed(denied_actions={KEY_ID: ["DescribeDisks"]}), extra_args=LAGGED)
 def test_a_key_that_may_not_read_disks_warns_once_and_images_the_fleet(emulator_env, capsys):
     """Issue 19, items 3 and 8: a 403 on DescribeDisks no longer ends the whole run (on 0.2.0 every outcome said
     failed: false with image null)."""
@@ -233,7 +233,7 @@ def test_a_key_that_may_not_read_disks_warns_once_and_images_the_fleet(emulator_
     assert str(result.get("warnings")).count("may not call DescribeDisks") == 1, result.get("warnings")
 
 
-@pytest.mark.emulator(seed=_default_seed(disk_denied_keys=[KEY_ID]), extra_args=LAGGED)
+@pytest.mark.emulator(seed=_default_seed(denied_actions={KEY_ID: ["DescribeDisks"]}), extra_args=LAGGED)
 def test_without_the_disk_check_the_apis_own_refusal_fails_that_instance_alone_with_its_power_back(emulator_env, capsys):
     emulator_env.patch(instances={RUNNING_2: {"systemDiskStatus": "CREATING"}})
     before = statuses(emulator_env)
