@@ -88,7 +88,8 @@ class FaultRule:
         """JSON view with the remaining count."""
         return {"action": self.action, "kind": self.kind, "times": self.times, "after": self.after,
                 "for_seconds": self.for_seconds, "status": self.status, "code": self.code, "delay": self.delay,
-                "retry_after": self.retry_after, "page": self.page, "patch": self.patch, "performs": self.performs, "skipped": self.skipped, "fired": self.fired,
+                "retry_after": self.retry_after, "page": self.page, "patch": self.patch, "performs": self.performs,
+                "skipped": self.skipped, "fired": self.fired,
                 "remaining": self.remaining(), "active": self.active(now)}
 
 
