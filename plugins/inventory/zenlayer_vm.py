@@ -373,6 +373,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
+        self._trusted = {}
         self._read_config_data(path)
         connection = self._connection_options()
         filters = self._checked(self._filter_options)
