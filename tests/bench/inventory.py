@@ -319,7 +319,8 @@ def update_doc(path: str, section: str) -> None:
     block = "%s\n%s%s\n" % (MARK_START, section, MARK_END)
     if MARK_START in text and MARK_END in text:
         before, rest = text.split(MARK_START, 1)
-        text = before + block + rest.split(MARK_END, 1)[1].lstrip("\n")
+        after = rest.split(MARK_END, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     benchlib.write(path, text)
