@@ -328,7 +328,6 @@ UNSET_DEFAULTS = {"domain": "console.zenlayer.com", "scheme": "https"}
 PREFIX_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LIST_FILTERS = ("zones", "statuses", "tag_keys", "instance_ids")
 TEXT_FILTERS = ("name", "resource_group_id", "image_id")
-HEADER_CREDENTIALS = ("access_key_id", "access_token")
 # the client names what to check on a 401; a 403 is about what these credentials may do
 FORBIDDEN_HINT = "; check that these credentials may list VM instances (DescribeInstances)"
 # A key (keyed_groups, compose, hostnames, conditions) that is only a variable name: resolved without Jinja2 when the
@@ -408,19 +407,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         options.update({name: self._templated(name) or UNSET_DEFAULTS.get(name) for name in TEMPLATABLE_OPTIONS})
         if not HAS_REQUESTS:
             raise AnsibleError("zenlayer_vm needs the Python library requests on the controller: pip install requests")
-        problem = credential_error(options) or connection_error(options) or self._header_problem(options)
+        problem = credential_error(options) or connection_error(options)
         if problem:
             raise AnsibleParserError("zenlayer_vm: %s" % problem)
         return options
-
-    @staticmethod
-    def _header_problem(options: dict[str, Any]) -> str | None:
-        """A key id or token that no HTTP header can carry would fail inside the HTTP library, not with a message."""
-        for name in HEADER_CREDENTIALS:
-            value = options.get(name)
-            if value and not (value.isascii() and value.isprintable()):
-                return "%s holds characters an HTTP header cannot carry (only printable ASCII): check its value" % name
-        return None
 
     def _filter_options(self) -> dict[str, Any]:
         """The filter options, rendered when they hold templates, as the API's text (InventoryOptionError if not)."""
