@@ -93,7 +93,7 @@ def credential_error(params: dict[str, Any]) -> str | None:
         return ("both a bearer token and an access key were given: set either %s, or %s with %s, not both"
                 % (_option_names("access_token"), _option_names("access_key_id"), _option_names("access_key_password")))
     if token:
-        return None
+        return _header_problem(params)
     if key_id and not password:
         return "access_key_id is set but its secret is missing: set %s" % _option_names("access_key_password")
     if password and not key_id:
@@ -102,6 +102,15 @@ def credential_error(params: dict[str, Any]) -> str | None:
         return ("no Zenlayer credentials: set %s and %s, or %s (module options, module_defaults for "
                 "group/zenlayer.cloud.zenlayer, or environment variables)"
                 % (_option_names("access_key_id"), _option_names("access_key_password"), _option_names("access_token")))
+    return _header_problem(params)
+
+
+def _header_problem(params: dict[str, Any]) -> str | None:
+    """A key id or token that no HTTP header can carry would fail inside the HTTP library, not with a message."""
+    for name in ("access_key_id", "access_token"):
+        value = params.get(name)
+        if value and not (value.isascii() and value.isprintable()):
+            return "%s holds characters an HTTP header cannot carry (only printable ASCII): check its value" % name
     return None
 
 

@@ -6,6 +6,7 @@ The first line on stdout is "listening on http://127.0.0.1:PORT".  See README.md
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import signal
@@ -242,13 +243,15 @@ class Emulator:
         return 200, {"requestId": call.request_id, "response": response}
 
     def _with_fault(self, call: ApiCall) -> tuple[int, dict]:
-        rule = self.faults.take(call.action)
+        rule = self.faults.take(call.action, call.body.get("pageNum"))
         if rule is None:
             return self._perform(call)
         call.fault = rule.kind
         if rule.kind == "slow":
             time.sleep(rule.delay)
             return self._perform(call)
+        if rule.kind == "then_patch":
+            return self._perform_then_patch(call, rule)
         if rule.performs:
             return self._perform_then_fail(call, rule)
         if rule.kind == "throttle":
@@ -257,6 +260,15 @@ class Emulator:
         if rule.kind == "error":
             raise ApiError(rule.status, rule.code, rule.message)
         raise NoAnswer(rule.delay if rule.kind == "timeout" else 0.0)
+
+    def _perform_then_patch(self, call: ApiCall, rule: faults.FaultRule) -> tuple[int, dict]:
+        """Answer as usual, then change the world (the account changes between two pages of a listing, ...)."""
+        answer = self._perform(call)
+        try:
+            self.world.patch(copy.deepcopy(rule.patch))
+        except PatchError as error:
+            raise ApiError(500, "EMULATOR_FAULT_RULE_BROKEN", "The then_patch rule's patch failed: %s" % error) from None
+        return answer
 
     def _perform_then_fail(self, call: ApiCall, rule: faults.FaultRule) -> tuple[int, dict]:
         """Perform (accept) the action, then answer as the rule says, whatever the action's own answer was."""
