@@ -46,6 +46,7 @@ class Member:
         self.status: str | None = None
         self.status_before: str | None = None
         self.old_record: dict[str, Any] | None = None  # a record an earlier job left
+        self.held_by: dict[str, Any] | None = None  # the live record of another job, while this run waits for it
         self.target: str | None = None  # running | stopped: the power to leave it in
         self.phase = DONE_PHASE
         self.deadline = 0.0

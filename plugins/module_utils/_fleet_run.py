@@ -15,6 +15,7 @@ stopped (or gives their records up to the next run where it cannot)."""
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -56,11 +57,14 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     unusable_disk_problem,
     why_unactionable,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import lock_timeout
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import each_concurrently
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import POWER_WAIT, WaitTimeout, poll_until
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     RECORD_TAG_KEY,
     TAG_DENIED_CODE,
     decode_record,
+    is_live,
     lapse,
     power_to_restore,
     tags_of,
@@ -95,6 +99,10 @@ DISK_DENIED_WARNING = ("the access key may not call DescribeDisks (%s), so the s
 def _interval(poll: tuple[float, float, float], waited: float) -> float:
     first, cap, divisor = poll
     return max(first, min(cap, waited / divisor))
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _doing(err: ZenlayerAPIError) -> str:
@@ -206,6 +214,7 @@ class FleetRun:
             found = {item["instanceId"]: item for item in describe_instances(self.module.client, [m.instance_id for m in given])}
         for member in given:
             self._take_instance(member, found.get(member.instance_id))
+        self._wait_for_holders()
         zones = sorted({m.zone_id for m in self.members if m.zone_id and zone_supports_images(m.zone_id)})
         with self.module.step("Listing the custom images of zones %s" % ", ".join(zones)):
             images = {zone: describe_images(self.module.client, zone, imageType=CUSTOM_IMAGE) for zone in zones}
@@ -223,14 +232,57 @@ class FleetRun:
         member.status_before = member.status
         member.disk_size = (raw.get("systemDisk") or {}).get("diskSize")
         record = decode_record(tags_of(raw).get(RECORD_TAG_KEY))
-        if record and record["owner"] != self.module.owner and record["expires"] > self.clock.time() and not self.params["take_over"]:
-            member.fail("instance %s is held by job %s (its power record says to put it back %s, until unix time %s): "
-                        "another job is working on it. Re-run later, or with take_over when that job is gone"
-                        % (member.instance_id, record["owner"], record["power"], record["expires"]))
+        if self._held_by_another(record):
+            member.held_by = record
             return
+        member.held_by = None
         member.old_record = record
         before = record["power"] if record else power_to_restore(member.status)
         member.target = before if self.params["power_after"] == "previous" else self.params["power_after"]
+
+    def _held_by_another(self, record: dict[str, Any] | None) -> bool:
+        return (record is not None and record["owner"] != self.module.owner and is_live(record, self.clock.time())
+                and not self.params["take_over"])
+
+    def _wait_for_holders(self) -> None:
+        """Members whose record another job holds (its lease live) are waited for, together, up to lock_timeout: a
+        holder that gave its lease up or stopped renewing frees them; one that is alive fails them, named."""
+        held = [m for m in self.members if m.held_by is not None]
+        if not held:
+            return
+        started, renewed = self.clock.time(), {}
+
+        def fetch() -> dict[str, dict[str, Any]]:
+            return {item["instanceId"]: item for item in describe_instances(self.module.client, [m.instance_id for m in held])}
+
+        def freed(found: dict[str, dict[str, Any]]) -> bool:
+            for member in held:
+                record = decode_record(tags_of(found.get(member.instance_id) or {}).get(RECORD_TAG_KEY))
+                if record and member.held_by and record["expires"] > member.held_by["expires"]:
+                    renewed[member.instance_id] = self.clock.time()
+                self._take_instance(member, found.get(member.instance_id))
+            held[:] = [m for m in held if m.held_by is not None and not m.failure]
+            return not held
+
+        try:
+            with self.module.step("Waiting for the jobs holding %d instances" % len(held)):
+                poll_until(fetch, freed, self._lock_timeout(), schedule=POWER_WAIT, clock=self.clock,
+                           fetch_first=False, between=self.module.between_polls)
+        except WaitTimeout:
+            for member in held:
+                member.fail(self._held_message(member, renewed.get(member.instance_id), started))
+
+    def _lock_timeout(self) -> float:
+        timeout = self.params["lock_timeout"]
+        return lock_timeout(self.params["lease"]) if timeout is None else timeout
+
+    def _held_message(self, member: Member, renewal: float | None, started: float) -> str:
+        held = member.held_by or {}
+        seen = ("it renewed its lease at %s, seen while this run waited" % _utc(renewal) if renewal
+                else "no renewal seen in the %.0f s this run waited since %s" % (self._lock_timeout(), _utc(started)))
+        return ("instance %s is held by job %s, its lease live until %s (+60 s margin for clocks); %s. Its power record "
+                "says to put it back %s. Re-run when that job is done, or with take_over when you know it is gone"
+                % (member.instance_id, held.get("owner"), _utc(held.get("expires", 0)), seen, held.get("power")))
 
     def _decide(self, member: Member, zone_images: list[dict[str, Any]]) -> None:
         """The member's first phase: wait for an image being made, make one, or only put back what a record says."""
@@ -301,8 +353,7 @@ class FleetRun:
         hundred = self._awaiting_record()[:MAX_IDS_PER_CALL]
         if not hundred:
             return
-        lifetime = 2 * self.params["stop_timeout"] + self.params["wait_timeout"] + 30 + int(4 * len(self.members) / self.module.pacer.ceiling)
-        each_concurrently(lambda member: self._record(member, lifetime), [m for m in hundred if m.target == "running"])
+        each_concurrently(self._record, [m for m in hundred if m.target == "running"])
         for member in hundred:
             if member.failure:
                 member.phase = RESTORING_PHASE if member.old_record else DONE_PHASE
@@ -311,14 +362,17 @@ class FleetRun:
     def _awaiting_record(self) -> list[Member]:
         return [m for m in self.members if m.phase == STOPPING_PHASE and not m.cleared_to_stop]
 
-    def _record(self, member: Member, lifetime: int) -> None:
+    def _record(self, member: Member) -> None:
         if not self.tags_allowed:
             return
         now = int(self.clock.time())
         record = {"power": member.target, "since": member.old_record["since"] if member.old_record else now,
-                  "expires": now + lifetime, "owner": self.module.owner}
+                  "expires": now + self.params["lease"], "owner": self.module.owner}
+        self.module.lease.hold(member.instance_id, record)  # from now on a cancel gives it up, written or not
         member.recorded = self._write_tag(member, record)
         member.record = record if member.recorded else None
+        if not member.recorded:
+            self.module.lease.release(member.instance_id)
 
     def _write_tag(self, member: Member, record: dict[str, Any] | None) -> bool:
         """Set (or with None remove) a member's record; False when the key may not tag (warned once) or it failed."""
@@ -340,11 +394,25 @@ class FleetRun:
 
     def _release(self, member: Member) -> None:
         self._write_tag(member, None)
+        self.module.lease.release(member.instance_id)
+
+    def renew_leases(self) -> None:
+        """The records whose lease has less than a third left, renewed on the paced threads like the other writes
+        (a renewal that fails is tried again at the next tick)."""
+        lease = self.module.lease
+        each_concurrently(lambda instance_id: self._renew(lease, instance_id), lease.due())
+
+    def _renew(self, lease: Any, instance_id: str) -> None:
+        try:
+            lease.renew(instance_id)
+        except ZenlayerAPIError:
+            pass
 
     def _give_up_record(self, member: Member) -> None:
         """Its power could not be put back: the record keeps the power to put back and releases the claim (lapse), so
         that the next run takes it over at once."""
         held = member.record or member.old_record
+        self.module.lease.release(member.instance_id)
         if held is None or not self.tags_allowed or not (member.recorded or member.old_record):
             return
         self._write_tag(member, lapse(dict(held, power=member.target or "running", owner=self.module.owner)))

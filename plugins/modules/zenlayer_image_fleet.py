@@ -18,12 +18,19 @@ description:
   - Looks first, for all of them - one C(DescribeInstances) per 100 instances, one C(DescribeImages) per zone. An
     instance whose image (its exact O(instances[].name) in the instance's zone) exists is not touched; one whose image
     cannot be made (instance not found, zone without image support, quota without room, system disk not usable, an
-    image of the name that is UNAVAILABLE, an instance another job holds) fails alone, before anything is stopped.
+    image of the name that is UNAVAILABLE) fails alone, before anything is stopped. An instance another job holds
+    (its power record's lease is live) is waited for, together with the others held, up to O(lock_timeout); one
+    still held then fails alone, naming that job and when it was last seen renewing.
   - A power record an earlier job left on an instance (see M(zenlayer.cloud.zenlayer_instance_power_record)) is
     honoured first - its power state is the one put back, whatever else happens.
   - Before the stop, it records on every running instance the power to put back (a resource-manager tag, one
     C(ModifyResourceTags) each). When the key may not tag instances, it warns once and carries on without the record.
     The records are written 100 at a time, each hundred stopped as soon as its records are written.
+  - Each record is a lease of O(lease) seconds, renewed while the module works when less than a third is left (paced
+    like its other writes, one call per record). When the module is cancelled (SIGINT, SIGTERM - Ctrl-C, or a job
+    cancel that ansible-core passes on to the running task) it gives every record it holds up before it exits,
+    keeping the power to put back, so that a relaunch takes them over and puts the power back at once. After a kill
+    the leases lapse within O(lease) + 60 seconds.
   - One C(StopInstances) per 100 instances, one C(DescribeInstancesStatus) per 100 per poll, one C(CreateImage) per
     instance as soon as it is C(STOPPED), one C(DescribeImages) per zone per poll, C(StartInstances) for the instances
     whose image is done (per 100, on a status read after the image settled), and the record removed once the power
@@ -110,9 +117,22 @@ options:
       - Defaults to a random name for this run.
     type: str
   take_over:
-    description: Take over power records of other jobs that have not expired yet (when you know those jobs are gone).
+    description:
+      - Take over power records of other jobs whose lease is live (when you know those jobs are gone). Rarely needed -
+        a cancelled job gives its leases up, a killed one's lapse within its lease + 60 s.
     type: bool
     default: false
+  lease:
+    description:
+      - Seconds of the lease on each power record this run writes (at least 60); renewed while the run works.
+    type: int
+    default: 300
+  lock_timeout:
+    description:
+      - Seconds to wait for other jobs' live leases on instances of the list before those instances fail. V(0) fails
+        them at once.
+      - Defaults to O(lease) + 60 - a holder that stopped renewing has lapsed by then.
+    type: int
   rate_limit:
     description:
       - The most requests per second this module sends (over both the VM and the resource-manager services). It
@@ -137,8 +157,8 @@ requirements:
 notes:
   - Calls are sent one after the other (paced), so a real API's latency adds up - about 0.1 to 0.3 s per instance for
     each of its three own calls (record, CreateImage, record removal).
-  - A record held by another job that has not expired makes that instance fail at once (it does not wait); re-run
-    later, or with O(take_over=true) when that job is gone.
+  - Leases are judged on this machine's clock with a margin of 60 seconds for the distance between controllers'
+    clocks (see M(zenlayer.cloud.zenlayer_instance_power_record)).
 seealso:
   - module: zenlayer.cloud.zenlayer_image
   - module: zenlayer.cloud.zenlayer_instance_power_record
@@ -221,11 +241,22 @@ import secrets
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
-from ansible_collections.zenlayer.cloud.plugins.module_utils._base import AnsibleZenlayer, ZenlayerError, build_client
+from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
+    MIN_LEASE_SECONDS,
+    AnsibleZenlayer,
+    ZenlayerError,
+    build_client,
+)
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import Member, input_problem, item_problem, summary
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_run import FleetRun
+from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import Lease
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import WRITE_WORKERS, Pacer
-from ansible_collections.zenlayer.cloud.plugins.module_utils._record import ZRM_API_VERSION, ZRM_SERVICE, owner_problem
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
+    DEFAULT_LEASE_SECONDS,
+    ZRM_API_VERSION,
+    ZRM_SERVICE,
+    owner_problem,
+)
 
 
 class ZenlayerImageFleet(AnsibleZenlayer):
@@ -243,6 +274,8 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         "owner": {"type": "str"},
         "take_over": {"type": "bool", "default": False},
         "rate_limit": {"type": "float", "default": 20.0},
+        "lease": {"type": "int", "default": DEFAULT_LEASE_SECONDS},
+        "lock_timeout": {"type": "int"},
     }
 
     def __init__(self, module: Any) -> None:
@@ -255,6 +288,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         self.owner: str = self.params["owner"] or "fleet-" + secrets.token_hex(6)
         self.pacer = Pacer(max(self.params["rate_limit"], 0.1), self.clock)
         self._zrm: ZenlayerClient | None = None
+        self.lease = Lease(self.owner, self.params["lease"], self.clock, None, self._renew_record)
         self.fleet = FleetRun(self)
 
     @property
@@ -277,9 +311,16 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         for option in ("stop_timeout", "wait_timeout", "rate_limit"):
             if self.params[option] <= 0:
                 raise ZenlayerError("%s must be above 0, not %s" % (option, self.params[option]))
+        if self.params["lease"] < MIN_LEASE_SECONDS or (self.params["lock_timeout"] or 0) < 0:
+            raise ZenlayerError("lease must be at least %d seconds and lock_timeout 0 or more, not %s and %s"
+                                % (MIN_LEASE_SECONDS, self.params["lease"], self.params["lock_timeout"]))
+
+    def between_polls(self) -> None:
+        """The fleet renews its leases on its own paced threads."""
+        self.fleet.renew_leases()
 
     def execute(self) -> dict[str, Any]:
-        self.pacer.clock = self.clock  # tests may put another clock in place after __init__
+        self.pacer.clock = self.lease.clock = self.clock  # tests may put another clock in place after __init__
         self.fleet.run()
         if any(member.failure for member in self.members):
             raise ZenlayerError(summary(self.members))
