@@ -8,7 +8,6 @@ stopped a hundred at a time, each hundred only once its records are written."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def test_a_lost_create_answer_is_never_sent_again(emulator_env, capsys):
 def test_an_earlier_jobs_record_is_put_back_first_even_when_the_image_exists(emulator_env, capsys):
     assert not run(capsys, [item(RUNNING_ID, "f-kept")]).get("failed")
     emulator_env.settle()
-    now = int(time.time())
+    now = int(emulator_env.now())  # the emulator's time: the module's clock.time()
     emulator_env.patch(instances={RUNNING_ID: {"instanceStatus": "STOPPED", "tags": [
         {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 100, now - 10)}]}})
     result = run(capsys, [item(RUNNING_ID, "f-kept")])
@@ -95,7 +94,7 @@ def test_an_earlier_jobs_record_is_put_back_first_even_when_the_image_exists(emu
 
 
 def test_another_jobs_live_record_fails_that_instance_alone(emulator_env, capsys):
-    now = int(time.time())
+    now = int(emulator_env.now())  # the emulator's time: the module's clock.time()
     emulator_env.patch(instances={RUNNING_2: {"tags": [
         {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-alive" % (now, now + 3600)}]}})
     result = run(capsys, [item(RUNNING_ID, "f-free"), item(RUNNING_2, "f-held")])
