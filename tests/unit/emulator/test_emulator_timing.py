@@ -248,3 +248,18 @@ def test_refused_writes_draw_no_jitter(make_emu) -> None:
     emu = make_emu(async_jitter=20)
     assert error(emu, "StopInstances", {"instanceIds": [STOPPED_HKG]})[0] == 403
     assert emu.state()["jitter_draws"] == 0
+
+
+@pytest.mark.emulator(harsh=True)
+def test_the_pytest_marker_takes_harsh(emulator) -> None:
+    state = emulator.state()
+    assert {name: state[name] for name in world.TIMING_KNOBS} == world.HARSH
+    image_id = ok(emulator, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "harsh"})["imageId"]
+    assert status_of(emulator, STOPPED_HKG) == "STOPPED", "accepted, not in effect yet"
+    accepted = emulator.accepted()[0]
+    emulator.settle()
+    made = next(i for i in emulator.state()["images"] if i["imageId"] == image_id)
+    imaging = _event_ts(emulator, STOPPED_HKG, "IMAGING")
+    assert 2 * 0.05 <= imaging - accepted["accepted_at"] <= 3 * 0.05 + 1e-6
+    assert made["listedAt"] == pytest.approx(imaging + 3 * 0.05)
+    assert _event_ts(emulator, STOPPED_HKG, "STOPPED") - _event_ts(emulator, image_id, "AVAILABLE") == pytest.approx(0.15)
