@@ -172,7 +172,7 @@ class AnsibleZenlayer:
         self.module = module
         self.params: dict[str, Any] = module.params
         self.check_mode: bool = module.check_mode
-        self.clock: Clock = _wait.SYSTEM_CLOCK
+        self.clock: Clock = _wait.clock_for_endpoint(self.params["domain"])
         self.changed = False
         self._client: ZenlayerClient | None = None
         self._zrm: ZenlayerClient | None = None

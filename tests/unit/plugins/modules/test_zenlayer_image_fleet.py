@@ -91,9 +91,9 @@ def test_a_lost_create_answer_is_never_sent_again(emulator_env, capsys):
 def test_an_earlier_jobs_record_is_put_back_first_even_when_the_image_exists(emulator_env, capsys):
     assert not run(capsys, [item(RUNNING_ID, "f-kept")]).get("failed")
     emulator_env.settle()
-    now = int(time.time())
+    now = int(emulator_env.now())  # the emulator's time: the module's clock.time()
     emulator_env.patch(instances={RUNNING_ID: {"instanceStatus": "STOPPED", "tags": [
-        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 100, now - 10)}]}})
+        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 400, now - 100)}]}})  # lapsed, margin past
     result = run(capsys, [item(RUNNING_ID, "f-kept")])
     assert not result.get("failed"), result
     assert result["outcomes"][RUNNING_ID]["changed"] is True
@@ -102,14 +102,37 @@ def test_an_earlier_jobs_record_is_put_back_first_even_when_the_image_exists(emu
 
 
 def test_another_jobs_live_record_fails_that_instance_alone(emulator_env, capsys):
-    now = int(time.time())
+    now = int(emulator_env.now())  # the emulator's time: the module's clock.time()
     emulator_env.patch(instances={RUNNING_2: {"tags": [
         {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-alive" % (now, now + 3600)}]}})
-    result = run(capsys, [item(RUNNING_ID, "f-free"), item(RUNNING_2, "f-held")])
+    result = run(capsys, [item(RUNNING_ID, "f-free"), item(RUNNING_2, "f-held")], lock_timeout=0)
     assert result["failed"] and result["failed_keys"] == [RUNNING_2]
-    assert "job-alive" in result["outcomes"][RUNNING_2]["msg"]
+    assert "held by job job-alive" in result["outcomes"][RUNNING_2]["msg"]
     assert result["outcomes"][RUNNING_ID]["image"]["image_status"] == "AVAILABLE"
     assert not any(RUNNING_2 in (r["body"].get("instanceIds") or [r["body"].get("instanceId")]) for r in writes(emulator_env))
+
+
+def test_a_live_holder_is_waited_for_and_its_instance_imaged_once_it_gives_the_lease_up(emulator_env, capsys):
+    """The default lock_timeout (lease + 60 s): a job still at work keeps its instance; the moment it gives its lease
+    up (a cancel), this run takes the record over, keeps its power, and images the instance."""
+    now = int(emulator_env.now())
+    emulator_env.patch(instances={RUNNING_2: {"instanceStatus": "STOPPED", "tags": [
+        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-alive" % (now, now + 300)}]}})
+
+    def give_up() -> None:
+        emulator_env.wait_for(lambda: len(emulator_env.requests("DescribeInstances")) >= 3, timeout=30)
+        emulator_env.patch(instances={RUNNING_2: {"tags": [
+            {"key": RECORD_TAG_KEY, "value": "running.%d.0.job-alive" % now}]}})
+
+    thread = threading.Thread(target=give_up, daemon=True)
+    thread.start()
+    result = run(capsys, [item(RUNNING_ID, "f-free"), item(RUNNING_2, "f-waited")])
+    thread.join()
+    assert not result.get("failed"), result
+    assert result["outcomes"][RUNNING_2]["image"]["image_status"] == "AVAILABLE"
+    emulator_env.settle()
+    assert statuses(emulator_env)[RUNNING_2] == "RUNNING", "the record of the job that gave up says running"
+    assert RECORD_TAG_KEY not in emulator_env.tags(RUNNING_2)
 
 
 def test_without_tag_permission_it_warns_once_and_carries_on(emulator_env, capsys):
@@ -271,9 +294,9 @@ def test_polls_that_fail_past_the_clients_retries_are_tried_again_within_the_dea
 def test_a_failure_that_ends_the_whole_run_fails_every_instance_and_still_puts_a_recorded_power_back(emulator_env, capsys):
     """Issue 19, item 3: an error that ends the run fails every unfinished instance with the reason; a power record
     an earlier job left is still honoured."""
-    now = int(time.time())
+    now = int(emulator_env.now())
     emulator_env.patch(instances={RUNNING_2: {"instanceStatus": "STOPPED", "tags": [
-        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 100, now - 10)}]}})
+        {"key": RECORD_TAG_KEY, "value": "running.%d.0.job-gone" % (now - 100)}]}})  # given up by a cancelled job
     emulator_env.add_faults({"action": "DescribeImageQuota", "kind": "error", "status": 503, "times": None})
     result = run(capsys, [item(instance_id, name) for instance_id, name in THREE.items()])
     assert result["failed"] and sorted(result["failed_keys"]) == sorted(THREE)

@@ -86,11 +86,14 @@ def test_max_age_counts_only_available_images(emulator_env, capsys):
 
 
 def test_the_clock_is_the_controllers_in_utc_and_replaceable(emulator_env, capsys, monkeypatch):
-    class Tomorrow(type(_wait.SYSTEM_CLOCK)):  # the scaled test clock, at a fixed time of day
+    scaled = _wait.SYSTEM_CLOCK
+
+    class Tomorrow(type(scaled)):  # the scaled test clock, at a fixed time of day
         def utcnow(self) -> datetime:
             return NIGHT + timedelta(days=1, seconds=59)
 
-    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", Tomorrow())
+    monkeypatch.delenv("ZENLAYERCLOUD_EMULATOR_CLOCK")  # else the module takes the emulator's clock, not SYSTEM_CLOCK
+    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", Tomorrow(scaled.epoch, scaled.scale))
     assert run(capsys)["image"]["image_name"] == "web-202612010200"
     offset = run(capsys, now="2026-12-01T07:30:00+05:30")  # 02:00 UTC: the image of that minute exists
     assert offset["changed"] is False and offset["image"]["image_name"] == "web-202612010200"

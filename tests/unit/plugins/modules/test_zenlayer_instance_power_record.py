@@ -5,7 +5,6 @@ back by the next job, a lock until it expires, and a warning (never a failure) w
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, SKEW_MARGIN_SECONDS, decode_record
@@ -26,7 +25,7 @@ def record_on(emu: Any, instance_id: str) -> dict | None:
 
 
 def put_record(emu: Any, instance_id: str, power: str, owner: str, expires_in: float) -> None:
-    now = int(time.time())
+    now = int(emu.now())  # the emulator's (scaled) time, which the module's clock reads
     value = "%s.%d.%d.%s" % (power, now - 10, now + expires_in, owner)
     emu.patch(instances={instance_id: {"tags": [{"key": RECORD_TAG_KEY, "value": value}, {"key": "team", "value": "web"}]}})
 
