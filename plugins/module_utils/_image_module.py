@@ -87,7 +87,7 @@ class ImageModule(AnsibleZenlayer):
     # -- lookups -----------------------------------------------------------------------------------------------------
 
     def partial_result(self) -> dict[str, Any]:
-        return {"instance": shape_instance(self._instance)} if self._instance else {}
+        return {"instance": shape_instance(self._instance, self.clock.time())} if self._instance else {}
 
     def _fetch_instance(self) -> dict[str, Any]:
         if self._instance is None:
