@@ -106,21 +106,28 @@ class Job:
         return [line.strip() for line in listing.splitlines() if str(self.tmp_dir) in line and "ps -eo" not in line]
 
 
-def _record_timeline(emu: Any) -> list[tuple[float, str | None, bool]]:
-    """(when it was accepted, owner or None, live) of every power record written, from the request log."""
+def _record_timeline(emu: Any, instance_id: str | None = None) -> list[tuple[float, str | None, bool]]:
+    """(when it was accepted, owner or None, live) of every power record written (on one instance), from the log."""
     timeline = []
     for entry in performed(emu, "ModifyResourceTags", "zrm"):
+        if instance_id is not None and entry["body"].get("resourceUuid") != instance_id:
+            continue
         values = [tag.get("value", "") for tag in entry["body"].get("replaceTags") or [] if tag.get("key") == RECORD_KEY]
         parts = values[0].split(".") if values else None
         timeline.append((entry["ts"], parts[3] if parts else None, bool(parts) and parts[2] != "0"))
     return timeline
 
 
-def repaired_at(emu: Any, since: float, owner: str) -> float | None:
-    """The emulator's wall time from which the instance runs again and the interrupted job (owner) no longer holds a
-    live lease on it: a relaunch can then take over without waiting, and the instance is not left down."""
-    statuses = [(event["ts"], event["to"]) for event in emu.events() if event["id"] == RUNNING_ID]
-    records = _record_timeline(emu)
+def repaired_at(emu: Any, since: float, owner: str, instance_ids: tuple[str, ...] = (RUNNING_ID,)) -> float | None:
+    """The emulator's wall time from which every instance runs again and the interrupted job (owner) no longer holds
+    a live lease on it: a relaunch can then take over without waiting, and no instance is left down."""
+    times = [_repaired_at(emu, since, owner, instance_id) for instance_id in instance_ids]
+    return None if None in times else max(times)  # type: ignore[type-var]
+
+
+def _repaired_at(emu: Any, since: float, owner: str, instance_id: str) -> float | None:
+    statuses = [(event["ts"], event["to"]) for event in emu.events() if event["id"] == instance_id]
+    records = _record_timeline(emu, instance_id)
 
     def at(timeline: list, when: float, default: Any) -> Any:
         past = [item for item in timeline if item[0] <= when]
@@ -162,7 +169,7 @@ def _cell_id(signal_name: str, moment: str) -> str:
 def test_killed_then_relaunched_repairs(signal_name: str, moment: str, tmp_path: Path, harness,
                                         collections_root: str) -> None:
     name = "kill-golden"
-    with Scenario("recovery", "role: %s %s; relaunched without take_over" % (signal_name, moment),
+    with Scenario("kill matrix", "role: %s %s; relaunched without take_over" % (signal_name, moment),
                   "image_from_instance", expect="power back within the bound, one image, no record, nothing left running") as sc, \
             harness.Emulator(secret_seed(timings=TIMINGS), time_scale=TIME_SCALE, harsh=True) as emu:
         first = Job(emu, collections_root, role_play(name), tmp_path / "1")
@@ -180,7 +187,8 @@ def test_killed_then_relaunched_repairs(signal_name: str, moment: str, tmp_path:
         changed, failed = changed_and_failed(relaunch.output)
         back = repaired_at(emu, signalled_wall, first_owner(emu))
         repair = (back - signalled_wall) if back is not None else time.monotonic() - signalled
-        sc.record.update(kill_signal=signal_name, kill_moment=moment, kill_path="role", repair_seconds=round(repair, 1))
+        sc.record.update(kill_signal=signal_name, kill_moment=moment, kill_path="role (one instance)",
+                         repair_seconds=round(repair, 1))
         sc.record["repair_bound"] = round(repair_bound(signal_name), 1)
         sc.outcome = "relaunch rc %s, %d changed; power back %.1f s after the signal (bound %.0f s)" % (
             relaunch.rc, changed, repair, repair_bound(signal_name))
@@ -258,3 +266,71 @@ def test_a_second_job_waits_for_a_live_holder_and_names_it(tmp_path: Path, harne
         assert rc_a == 0, output_a[-3000:]
         assert emu.images(name="b-golden") == []
         assert_left_clean(emu, "a-golden")
+
+
+# -- the fleet path --------------------------------------------------------------------------------------------------
+
+FLEET = tuple("ins-kill-%d" % n for n in range(4))
+FLEET_PLAY = [{"hosts": "fleet", "connection": "local", "gather_facts": False,
+               "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+               "tasks": [{"name": "Image the fleet",
+                          "ansible.builtin.import_role": {"name": "zenlayer.cloud.image_from_instance", "tasks_from": "fleet"},
+                          "vars": {"image_from_instance_name": "{{ inventory_hostname }}-golden"}}]}]
+FLEET_INVENTORY = "[fleet]\n" + "".join("%s zenlayer_instance_id=%s\n" % (instance_id, instance_id) for instance_id in FLEET)
+
+
+def fleet_seed() -> dict:
+    seed = secret_seed(timings=TIMINGS)
+    seed["instances"] = [{"instanceId": instance_id, "zoneId": "HKG-A", "instanceName": instance_id,
+                          "instanceStatus": "RUNNING", "systemDiskSize": 20} for instance_id in FLEET]
+    seed["image_quota"] = 20
+    return seed
+
+
+class FleetJob(Job):
+    def __init__(self, emu: Any, collections_root: str, tmp_dir: Path) -> None:  # pylint: disable=super-init-not-called
+        self.tmp_dir = tmp_dir
+        command = playbook_command(emu, FLEET_PLAY, tmp_dir, inventory=FLEET_INVENTORY)
+        env = ansible_env(emu, collections_root, tmp_dir, extra_env={"ANSIBLE_REMOTE_TEMP": str(tmp_dir / "remote")})
+        self.process = subprocess.Popen(command, env=env, cwd=str(tmp_dir), stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.mark.parametrize("signal_name,moment", CELLS, ids=[_cell_id(s, m) for s, m in CELLS])
+def test_fleet_killed_then_relaunched_repairs(signal_name: str, moment: str, tmp_path: Path, harness,
+                                              collections_root: str) -> None:
+    with Scenario("kill matrix", "fleet: %s %s; relaunched without take_over" % (signal_name, moment),
+                  "image_from_instance (fleet)",
+                  expect="power back within the bound, one image each, no record, nothing left running") as sc, \
+            harness.Emulator(fleet_seed(), time_scale=TIME_SCALE, harsh=True) as emu:
+        first = FleetJob(emu, collections_root, tmp_path / "1")
+        try:
+            emu.wait_for(lambda: moment_reached(emu, moment), timeout=120)
+            signalled_wall, signalled = time.time(), time.monotonic()
+            first.signal(signal_name)
+            rc, output = first.wait()
+            relaunch = run_playbook(emu, collections_root, FLEET_PLAY, inventory=FLEET_INVENTORY, tmp_dir=tmp_path / "2")
+        finally:
+            if first.process.poll() is None:
+                os.killpg(first.process.pid, signal.SIGKILL)
+        sc.scan(output, relaunch.output, emu.requests())
+        back = repaired_at(emu, signalled_wall, first_owner(emu), FLEET)
+        repair = (back - signalled_wall) if back is not None else time.monotonic() - signalled
+        sc.record.update(kill_signal=signal_name, kill_moment=moment, kill_path="fleet (4 instances)",
+                         repair_seconds=round(repair, 1), repair_bound=round(repair_bound(signal_name), 1))
+        sc.outcome = "interrupted rc %s; relaunch rc %s; power back %.1f s after the signal (bound %.0f s)" % (
+            rc, relaunch.rc, repair, repair_bound(signal_name))
+        assert relaunch.rc == 0, relaunch.report()
+        assert repair <= repair_bound(signal_name), sc.outcome
+        emu.settle(60)
+        for instance_id in FLEET:
+            assert emu.instance(instance_id)["instanceStatus"] == "RUNNING", emu.instance(instance_id)
+            assert RECORD_KEY not in (emu.tags(instance_id) or {}), emu.tags(instance_id)
+        sc.check_images(emu.state())
+        assert sorted(image["imageName"] for image in emu.state()["images"] if image.get("zoneId")) == \
+            sorted("%s-golden" % instance_id for instance_id in FLEET)
+        sc.check_power(emu.state(), dict.fromkeys(FLEET, "RUNNING"))
+        deadline = time.monotonic() + 10
+        while first.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first.leftovers() == [], "processes of the interrupted job left running"
