@@ -314,16 +314,7 @@ def all_met(figures: dict[str, Any]) -> bool:
 
 def update_doc(path: str, section: str) -> None:
     """Replace the section between the markers in `path` (append it with the markers when absent)."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    block = "%s\n%s%s\n" % (MARK_START, section, MARK_END)
-    if MARK_START in text and MARK_END in text:
-        before, rest = text.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1].lstrip("\n")
-        text = before + block + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    benchlib.write(path, text)
+    benchlib.update_section(path, MARK_START, MARK_END, section)
 
 
 def main() -> int:

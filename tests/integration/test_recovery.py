@@ -5,9 +5,11 @@ wait_timeout 1800 s), the emulator's time scaled (and the modules' clock with it
 applied 2 s late with 1 s of jitter, images listed 3 s after the instance shows IMAGING, IMAGING 3 s past AVAILABLE).
 
 The kill matrix: the role is interrupted by SIGINT or SIGTERM (to ansible-playbook's process group, as Ctrl-C or a
-cancel), SIGKILL of the process group (a killed job), or SIGKILL of ansible-playbook alone (which leaves the running
-module an orphan, as a runner's terminate can), at four moments: after the record, after the stop, during the image
-wait, during the start. Then the role runs again, without take_over, and must repair: put the power back within one
+cancel), SIGKILL of the process group (a killed job), SIGKILL of ansible-playbook alone (which leaves the running
+module an orphan, as a runner's terminate can), or SIGKILL of every process of the job (a lost execution-environment
+pod: the running module and the lease's watchdog go too, so only the lease's lapse frees the instance), at four
+moments: after the record, after the stop, during the image wait, during the start. Then the role runs again, without
+take_over, and must repair: put the power back within one
 cloud cycle + 30 s after SIGINT or SIGTERM, within lease + margin + cycle after a SIGKILL; every cell ends in its
 original power state, with one image, no power record, and no process of the job left. The time to repair of each
 cell goes to docs/reliability.md (scripts/reliability.py).
@@ -17,6 +19,7 @@ still puts back the power a record of another key says; two jobs on one instance
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -40,7 +43,8 @@ LEASE, MARGIN = 300, 60
 OVERHEAD = 30.0  # real seconds for ansible-playbook itself (start-up, tasks), which no time scale shortens
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 
-SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL of the process group", "SIGKILL of ansible-playbook alone")
+SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL of the process group", "SIGKILL of ansible-playbook alone",
+           "SIGKILL of every process of the job")
 MOMENTS = ("after the record", "after the stop", "during the image wait", "during the start")
 CELLS = [(sig, moment) for sig in SIGNALS for moment in MOMENTS]
 
@@ -85,7 +89,12 @@ class Job:
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
     def signal(self, name: str) -> None:
-        if name == "SIGKILL of ansible-playbook alone":
+        if name == "SIGKILL of every process of the job":  # a lost pod: its modules and the watchdog go too
+            os.killpg(self.process.pid, signal.SIGKILL)
+            for line in self.leftovers():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line.split()[0]), signal.SIGKILL)
+        elif name == "SIGKILL of ansible-playbook alone":
             os.kill(self.process.pid, signal.SIGKILL)
         elif name == "SIGKILL of the process group":
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -161,7 +170,8 @@ def repair_bound(signal_name: str) -> float:
 
 
 def _cell_id(signal_name: str, moment: str) -> str:
-    short = {"SIGKILL of the process group": "SIGKILL-group", "SIGKILL of ansible-playbook alone": "SIGKILL-alone"}
+    short = {"SIGKILL of the process group": "SIGKILL-group", "SIGKILL of ansible-playbook alone": "SIGKILL-alone",
+             "SIGKILL of every process of the job": "SIGKILL-all"}
     return "%s-%s" % (short.get(signal_name, signal_name), moment.replace(" ", "_"))
 
 
