@@ -93,7 +93,8 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     def __init__(self, seed: dict | str, *, time_scale: float = 1.0, rate_limit: float = 0, state_file: str | None = None,
                  log_file: str | None = None, tls: tuple[str, str] | None = None, extra_args: tuple | list = ()) -> None:
-        self._tmpdir = tempfile.mkdtemp(prefix="zenlayer-emulator-")
+        # a test run's id (leftovers.py) in the name: the run finds a folder it left behind, and only its own
+        self._tmpdir = tempfile.mkdtemp(prefix="zenlayer-emulator-%s" % (os.environ.get("ZENLAYER_TEST_RUN", "") + "-").lstrip("-"))
         if isinstance(seed, dict):
             self.seed = seed
             self.seed_file = os.path.join(self._tmpdir, "seed.json")

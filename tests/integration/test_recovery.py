@@ -83,10 +83,10 @@ def test_interrupted_then_run_again(signal_name: str, moment: str, original: str
                   expect="run 2: original power, one image, no record, truthful changed") as sc, \
             harness.Emulator(secret_seed(timings=TIMINGS), time_scale=1.0,
                              extra_args=["--async-lag", str(ASYNC_LAG)]) as emu:
-        first = BackgroundPlaybook(emu, collections_root, role_play(instance_id, name), tmp_dir=tmp_path / "1")
-        emu.wait_for(lambda: _moment_reached(emu, instance_id, moment, name), timeout=60)
-        first.process.send_signal(getattr(signal, signal_name))
-        interrupted = first.wait(60)
+        with BackgroundPlaybook(emu, collections_root, role_play(instance_id, name), tmp_dir=tmp_path / "1") as first:
+            emu.wait_for(lambda: _moment_reached(emu, instance_id, moment, name), timeout=60)
+            first.process.send_signal(getattr(signal, signal_name))
+            interrupted = first.wait(60)
         assert interrupted.rc != 0, "the interrupted run must not end as a success"
         second_started = time.time()
         second = run_playbook(emu, collections_root, role_play(instance_id, name), tmp_dir=tmp_path / "2")
@@ -129,13 +129,13 @@ def test_a_second_job_does_not_take_an_instance_another_job_holds(tmp_path: Path
     with Scenario("recovery", "two jobs on one instance", "image_from_instance",
                   expect="job B fails naming job A; A ends normally; power as before") as sc, \
             harness.Emulator(secret_seed(timings=TIMINGS), time_scale=1.0) as emu:
-        job_a = BackgroundPlaybook(emu, collections_root, role_play(RUNNING_ID, "a-golden", image_from_instance_job_id="job-a"),
-                                   tmp_dir=tmp_path / "a")
-        emu.wait_for(lambda: emu.instance(RUNNING_ID)["instanceStatus"] in ("STOPPING", "STOPPED"), timeout=60)
-        job_b = run_playbook(emu, collections_root,
-                             role_play(RUNNING_ID, "b-golden", image_from_instance_job_id="job-b",
-                                       image_from_instance_lock_timeout=0), tmp_dir=tmp_path / "b")
-        first = job_a.wait(120)
+        with BackgroundPlaybook(emu, collections_root, role_play(RUNNING_ID, "a-golden", image_from_instance_job_id="job-a"),
+                                tmp_dir=tmp_path / "a") as job_a:
+            emu.wait_for(lambda: emu.instance(RUNNING_ID)["instanceStatus"] in ("STOPPING", "STOPPED"), timeout=60)
+            job_b = run_playbook(emu, collections_root,
+                                 role_play(RUNNING_ID, "b-golden", image_from_instance_job_id="job-b",
+                                           image_from_instance_lock_timeout=0), tmp_dir=tmp_path / "b")
+            first = job_a.wait(120)
         sc.scan(first.output, job_b.output)
         sc.outcome = "job B rc %s; job A rc %s" % (job_b.rc, first.rc)
         assert job_b.rc != 0 and "held by job job-a" in job_b.output, job_b.report()
