@@ -107,6 +107,7 @@ def test_a_stop_whose_answer_was_lost_and_that_was_not_done_is_sent_again(emulat
     assert [entry["performed"] for entry in emulator_env.requests("StopInstances")] == [False, True]
 
 
+@pytest.mark.boundary  # the environment fallback is ansible-core's
 def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypatch):
     """Issue 11, item 10: AWX injects an unused credential field as an empty variable."""
     for name in ("ZENLAYERCLOUD_VALIDATE_CERTS", "ZENLAYERCLOUD_CLIENT_TIMEOUT", "ZENLAYERCLOUD_API_RETRIES",
