@@ -253,15 +253,15 @@ def test_instance_lost_mid_wait(target: str, how: str, tmp_path: Path, harness, 
     with Scenario("faults", "instance %s mid-wait" % how, target,
                   expect="failure naming the instance and what happened; no image left CREATING forever") as sc, \
             harness.Emulator(seed, time_scale=1.0, log_file=str(log)) as emu:
-        background = BackgroundPlaybook(emu, collections_root, plays_for(target, timeout=8 if target == "zenlayer_image" else 20), tmp_dir=tmp_path,
-                                        verbosity=4)
-        emu.wait_for(lambda: (emu.instance(instance_id) or {}).get("instanceStatus") == waiting_for, timeout=60)
-        time.sleep(1.0)
-        if how == "deleted":
-            emu.patch(delete_instances=[instance_id])
-        else:
-            emu.patch(instances={instance_id: {"instanceStatus": "RECYCLE"}})
-        run = background.wait()
+        with BackgroundPlaybook(emu, collections_root, plays_for(target, timeout=8 if target == "zenlayer_image" else 20),
+                                tmp_dir=tmp_path, verbosity=4) as background:
+            emu.wait_for(lambda: (emu.instance(instance_id) or {}).get("instanceStatus") == waiting_for, timeout=60)
+            time.sleep(1.0)
+            if how == "deleted":
+                emu.patch(delete_instances=[instance_id])
+            else:
+                emu.patch(instances={instance_id: {"instanceStatus": "RECYCLE"}})
+            run = background.wait()
         bounded(run, 60)
         failed, message, state = finish(sc, emu, run, log,
                                         expected_power={k: v for k, v in BEFORE.items() if k != instance_id})
@@ -277,22 +277,31 @@ def test_instance_lost_mid_wait(target: str, how: str, tmp_path: Path, harness, 
 
 # -- the emulator killed and restarted mid-run ---------------------------------------------------------------------
 
+# The outage comes right after a wait poll was answered, while the module sleeps until its next one (the image wait's
+# second poll comes 14 s after its first, the power wait's fifth 5 s after its fourth): the restart, however slow a
+# loaded machine makes it, never races the module's requests.
+OUTAGE_AFTER_POLL = {"zenlayer_image": ("DescribeImages", 1), "zenlayer_instance_power": ("DescribeInstancesStatus", 4),
+                     "image_from_instance": ("DescribeInstancesStatus", 4)}
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_emulator_restarted_mid_run(target: str, tmp_path: Path, harness, collections_root: str) -> None:
     instance_id, name = _subject(target)
     waiting_for = "IMAGING" if target == "zenlayer_image" else "STOPPING"
-    seed = _slow_world(stop_seconds=3, start_seconds=2, image_seconds=4)
+    poll, polls = OUTAGE_AFTER_POLL[target]
+    seed = _slow_world(stop_seconds=12, start_seconds=2, image_seconds=4)  # stopped between the 4th and 5th poll
     log = tmp_path / "emulator.log"
     with Scenario("faults", "emulator killed (SIGKILL) and restarted mid-run", target,
                   expect="success: one image, power as before") as sc, \
             harness.Emulator(seed, time_scale=1.0, log_file=str(log)) as emu:
-        background = BackgroundPlaybook(emu, collections_root, plays_for(target, {"api_retries": 6}), tmp_dir=tmp_path,
-                                        verbosity=4)
-        emu.wait_for(lambda: (emu.instance(instance_id) or {}).get("instanceStatus") == waiting_for, timeout=60)
-        emu.process.kill()
-        time.sleep(1.5)
-        emu.restart()
-        run = background.wait()
+        with BackgroundPlaybook(emu, collections_root, plays_for(target, {"api_retries": 6}), tmp_dir=tmp_path,
+                                verbosity=4) as background:
+            emu.wait_for(lambda: (emu.instance(instance_id) or {}).get("instanceStatus") == waiting_for, timeout=60)
+            before = len(emu.requests(poll))
+            emu.wait_for(lambda: len(emu.requests(poll)) >= before + polls, timeout=60)
+            emu.process.kill()
+            emu.restart()
+            run = background.wait()
         bounded(run, 90)
         failed, message, state = finish(sc, emu, run, log, expected_power=BEFORE)
         assert not failed, message + "\n" + run.report()

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ansible_run import (SECRET_KEY_ID, SECRET_PASSWORD, SECRET_TOKEN, Scenario, find_secrets, run_adhoc,
                          run_playbook, secret_seed)
+
+pytestmark = pytest.mark.boundary  # no_log and ansible-core's output at -vvvv, ad-hoc and playbooks
 
 # The API can only echo what it was sent: the password's signature never carries it, but a broken gateway might.
 ECHO = {"key": "Signature check failed for secret %s (injected echo)." % SECRET_PASSWORD,
