@@ -52,7 +52,8 @@ def load(results: str) -> list[dict]:
 
 
 def cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """One Markdown table cell or list item: pipes escaped, every run of whitespace (newlines too) one space."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def mark(record: dict) -> str:
