@@ -260,12 +260,19 @@ def test_a_second_job_waits_for_a_live_holder_and_names_it(tmp_path: Path, harne
     with Scenario("recovery", "two jobs on one instance", "image_from_instance",
                   expect="job B fails naming job A; A ends normally; power as before") as sc, \
             harness.Emulator(secret_seed(timings=TIMINGS), time_scale=TIME_SCALE) as emu:
+        # A's image is made only once B has ended: on a loaded machine B's start-up (real seconds) would otherwise
+        # outlast A's whole scaled cycle, and B would find the instance free
+        emu.patch(timings=dict(TIMINGS, image_seconds=1500))
         job_a = Job(emu, collections_root, role_play("a-golden", image_from_instance_job_id="job-a"), tmp_path / "a")
         try:
             emu.wait_for(lambda: moment_reached(emu, "after the stop"), timeout=120)
             job_b = run_playbook(emu, collections_root, role_play("b-golden", image_from_instance_job_id="job-b",
                                                                   image_from_instance_lock_timeout=0),
                                  tmp_dir=tmp_path / "b")
+            emu.wait_for(lambda: emu.images(name="a-golden"), timeout=120)
+            done = time.time()
+            emu.patch(images={emu.images(name="a-golden")[0]["imageId"]: {"pending": {"to": "AVAILABLE", "at": done}}},
+                      instances={RUNNING_ID: {"pending": {"to": "STOPPED", "at": done}}})
             rc_a, output_a = job_a.wait(180)
         finally:
             if job_a.process.poll() is None:
