@@ -257,7 +257,15 @@ class ZenlayerImageLine(ImageModule):
         super().__init__(module)
         self.prefix: str = self.params["prefix"]
         self.line: list[dict[str, Any]] = []
+        self.before: list[dict[str, Any]] = []
         self.deleted: list[dict[str, Any]] = []
+
+    def resume_state(self) -> dict[str, Any]:
+        return dict(super().resume_state(), before=self.before, line=self.line, deleted=self.deleted)
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        super().restore(state, away)
+        self.before, self.line, self.deleted = state["before"], state["line"], state["deleted"]
 
     def validate(self) -> None:
         problem = line_rules.prefix_problem(self.prefix) or description_problem(self.params["description"])
@@ -291,14 +299,18 @@ class ZenlayerImageLine(ImageModule):
     # -- the run -----------------------------------------------------------------------------------------------------
 
     def execute(self) -> dict[str, Any]:
-        now = self.now()
-        self.name = line_rules.line_name(self.prefix, now)
-        self._find_zone()
-        before = self.line = self._read_line()
-        current = self._current(now)
-        if current is not None:
-            return self._result(current, before, before, fresh=True)
-        image = self._settle(self._adopt_or_create())
+        if self.resuming:
+            before, image = self.before, self._resumed_image()
+        else:
+            now = self.now()
+            self.name = line_rules.line_name(self.prefix, now)
+            self._find_zone()
+            before = self.before = self.line = self._read_line()
+            current = self._current(now)
+            if current is not None:
+                return self._result(current, before, before, fresh=True)
+            image = self._adopt_or_create()
+        image = self._settle(image)
         after = [image] + [member for member in self.line if member.get("imageId") != image.get("imageId")]
         after = self._keep_newest(after)
         return self._result(image, before, after, fresh=False)

@@ -77,3 +77,24 @@ def _forget_earlier_warnings() -> None:
 def writes(emulator: Any) -> list[dict]:
     """The write calls that reached the emulator."""
     return [entry for entry in emulator.requests() if entry["action"] in WRITE_ACTIONS]
+
+
+def run_sliced(main: Callable[[], None], capsys: Any, args: dict[str, Any], slice_seconds: float, *,
+               diff: bool = False, between: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
+    """Run a module the way its action plugin does (plugins/plugin_utils/_sliced.py): in slices of `slice_seconds`,
+    called again with the `resume` of the last slice until its result is final. Returns (the merged result, the
+    progress of each slice that ended in a wait). `between(n)` runs after the n-th slice (a test's doings there)."""
+    from ansible_collections.zenlayer.cloud.plugins.plugin_utils._sliced import SlicedResult  # pylint: disable=import-outside-toplevel
+
+    sliced, progress, resume = SlicedResult(), [], None
+    while True:
+        slice_args = dict(args, progress_slice=slice_seconds)
+        if resume is not None:
+            slice_args["resume"] = json.loads(json.dumps(resume))  # what crosses the process boundary: JSON
+        answer = run_module(main, capsys, slice_args, diff=diff)
+        resume, shown = sliced.add(answer)
+        if resume is None:
+            return sliced.result(answer), progress
+        progress.append(shown)
+        if between is not None:
+            between(len(progress))
