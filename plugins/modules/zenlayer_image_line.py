@@ -90,6 +90,7 @@ options:
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
   - zenlayer.cloud.power_record
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     support: full

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any, Callable, Iterator
 
 import pytest
 
+MADE_IDS = re.compile(r"img-[0-9a-f]{16}")  # ids the emulator gives the images it makes (random)
+USER_KEYS = ("changed", "failed", "msg", "image", "images", "instances", "diff", "fresh", "deleted_image_ids", "instance",
+             "warnings")
 WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
                            "RebootInstances"})
 
@@ -98,3 +102,13 @@ def run_sliced(main: Callable[[], None], capsys: Any, args: dict[str, Any], slic
         progress.append(shown)
         if between is not None:
             between(len(progress))
+
+
+def normalized(result: dict, keys: tuple[str, ...] = USER_KEYS) -> Any:
+    """What a user reads from a result; the ids of images the emulator made told apart only by their order of
+    appearance, without the instances' creation times (the emulator's start) and the ids of requests."""
+    text = json.dumps({key: result.get(key) for key in keys}, sort_keys=True)
+    text = re.sub(r'"create_time": "[^"]*"', '"create_time": "-"', text)
+    text = re.sub(r'request id [^,)"]+', "request id -", re.sub(r'"request_id": "[^"]*"', '"request_id": "-"', text))
+    seen: dict[str, str] = {}
+    return json.loads(MADE_IDS.sub(lambda match: seen.setdefault(match.group(0), "img-made-%d" % len(seen)), text))
