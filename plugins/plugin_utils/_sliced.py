@@ -61,11 +61,16 @@ class SlicedResult:
         for key, kept in self.notes.items():
             if kept:
                 result[key] = list(kept)
-        invocation = result.get("invocation")
-        if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
-            module_args = {key: value for key, value in invocation["module_args"].items() if key not in SLICE_OPTIONS}
-            result["invocation"] = dict(invocation, module_args=module_args)
-        return result
+        return without_slice_options(result)
+
+
+def without_slice_options(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without the action plugin's own options in `invocation` (shown with -v): the task did not set them."""
+    invocation = result.get("invocation")
+    if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
+        module_args = {key: value for key, value in invocation["module_args"].items() if key not in SLICE_OPTIONS}
+        result = dict(result, invocation=dict(invocation, module_args=module_args))
+    return result
 
 
 class SlicedModuleAction(ActionBase):
@@ -86,8 +91,8 @@ class SlicedModuleAction(ActionBase):
                         msg="%s: set by the action plugin of %s only, never in a task" % (", ".join(own), self.module))
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         if self._task.check_mode or wrap_async:
-            answer = self._execute_module(module_name=self.module, module_args=args, task_vars=task_vars,
-                                          wrap_async=wrap_async)
+            answer = without_slice_options(self._execute_module(module_name=self.module, module_args=args,
+                                                                task_vars=task_vars, wrap_async=wrap_async))
         else:
             answer = self._run_in_slices(args, task_vars)
         if not wrap_async:
