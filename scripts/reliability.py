@@ -81,6 +81,24 @@ def fault_matrix(records: list[dict]) -> list[str]:
     return lines
 
 
+def kill_matrix(records: list[dict]) -> list[str]:
+    """Time to repair per cell of the kill matrix: signal x moment, per path (role, fleet)."""
+    cells = [r for r in records if r.get("repair_seconds") is not None]
+    lines = []
+    for path in sorted({r.get("kill_path", "role") for r in cells}):
+        mine = [r for r in cells if r.get("kill_path", "role") == path]
+        moments = list(OrderedDict.fromkeys(r["kill_moment"] for r in mine))
+        lines += ["", "**%s**" % path, "", "| signal | " + " | ".join(moments) + " |", "|---|" + "---|" * len(moments)]
+        for sig in OrderedDict.fromkeys(r["kill_signal"] for r in mine):
+            row = []
+            for moment in moments:
+                found = [r for r in mine if r["kill_signal"] == sig and r["kill_moment"] == moment]
+                row.append("%s %.1f s (bound %.0f s)" % (mark(found[0]), found[0]["repair_seconds"], found[0]["repair_bound"])
+                           if found else "n/a")
+            lines.append("| %s | %s |" % (cell(sig), " | ".join(row)))
+    return lines
+
+
 def table(records: list[dict], with_inputs: bool = False) -> list[str]:
     head = "| target | scenario | %sexpected | outcome | result |" % ("inputs | " if with_inputs else "")
     lines = [head, "|---|---|%s---|---|---|" % ("---|" if with_inputs else "")]
@@ -95,18 +113,22 @@ def table(records: list[dict], with_inputs: bool = False) -> list[str]:
 GUARANTEE = [
     "- **With tag permission** (the access key may call the resource-manager service's `ModifyResourceTags`): before "
     "the role stops an instance it records on the instance itself (a tag) the power state to put back, and removes "
-    "the record once the power is back. A job that fails puts the power back in its `always` section; a job that is "
-    "cancelled (SIGINT) or killed (SIGKILL), where no `always` section runs, leaves the record, and the next run of "
-    "the role on that instance - whatever it finds, an existing image included - puts the power back first. The "
-    "record is a lock until it expires (the owner's own time limits): a second job waits instead of stopping or "
-    "starting the instance under the first.",
+    "the record once the power is back. A job that fails puts the power back in its `always` section. The record is "
+    "also a lease (300 s), renewed by the job's tasks while they wait: a second job waits for a live holder instead "
+    "of stopping or starting the instance under it. A job that is cancelled (SIGINT, SIGTERM) gives its lease up at "
+    "once (the module running, or the role's watchdog between two tasks), keeping the power to put back; a killed job "
+    "stops renewing, and its watchdog gives the lease up as soon as no module of the job runs any more (else it lapses "
+    "within the lease + 60 s). The next run of the role on that instance - whatever it finds, an existing image "
+    "included - then takes the record over and puts the power back first.",
     "- **Without tag permission**: the role warns once and keeps the guarantee of its `always` section only: a failure "
     "after the stop puts the power back, but a cancelled or killed job can leave the instance stopped until someone "
     "starts it (`zenlayer.cloud.zenlayer_instance_power`).",
     "- **Writes**: a write is sent again only when its failure proves it was not done (throttled, connection refused, "
-    "refused by the API). After a lost answer the modules look for up to 10 s (writes are asynchronous) before they "
-    "decide; a restart that was never seen happening is not sent again, and the task fails saying so. Any failure "
-    "after a write that was (or may have been) done reports `changed: true`.",
+    "refused by the API). A CreateImage, stop, start or restart whose outcome is unknown (lost answer, 5xx) is never "
+    "sent again in the same run: its effect is looked for until the task's deadline (writes are asynchronous, and "
+    "listings may lag by more than any fixed grace), and when it does not show the task fails saying the outcome is "
+    "unknown and that a re-run adopts or makes it. Any failure after a write that was (or may have been) done reports "
+    "`changed: true`.",
 ]
 
 
@@ -147,10 +169,17 @@ def render(records: list[dict], summary: str, command: str) -> str:
             "stopped that was running, bounded retries and waits, and no secret anywhere.", ""]
     out += fault_matrix(records)
     out += ["", "## Never left down: the guarantee", ""] + GUARANTEE
+    out += ["", "## Kill matrix: time to repair", "",
+            "The role (and the fleet) on their defaults - lease 300 s, stop_timeout 600 s, wait_timeout 1800 s - with "
+            "the emulator's time and the modules' clock scaled (50 x) and writes applied 2 s late, interrupted at a chosen "
+            "moment, then relaunched without take_over. Time to repair: real seconds from the signal until the instance "
+            "runs again and the interrupted job holds no live lease on it (a relaunch can then take over without "
+            "waiting). Bound: one cloud cycle (+ lease + 60 s margin after a SIGKILL), on the scaled clock, + 30 s of "
+            "ansible-playbook's own overhead. Every cell also ends with one image, no record, no process left.", ""]
+    out += kill_matrix(records)
     out += ["", "## Recovery across runs", "",
-            "The role is interrupted (SIGINT, as an AWX cancel does, or SIGKILL) at a chosen moment with the emulator's "
-            "writes taking effect late, then run again; or a first run fails on its own; or a second job starts while "
-            "the first holds the instance.", ""]
+            "The role is interrupted at a chosen moment with the emulator's writes taking effect late, then run again; "
+            "or a first run fails on its own; or a second job starts while the first holds the instance.", ""]
     out += table(by_category["recovery"])
     out += ["", "## Every write under every fault", "",
             "Each write the collection sends, with its answer lost after it was done, answered 502 or 408 "

@@ -18,6 +18,15 @@ description:
   - Filters the API knows (zones, statuses, instance name with a trailing C(*), tags, tag keys, resource group,
     image, instance ids) are sent to the API; they are checked again on every answer. O(conditions) are
     evaluated on the controller.
+  - Every filter option (O(zones), O(statuses), O(name), O(tags) (keys and values), O(tag_keys),
+    O(resource_group_id), O(image_id), O(instance_ids)) may be a Jinja2 template. Lookups always work; variables
+    given with C(-e) are available only with O(use_extra_vars=true), as in O(compose) and O(keyed_groups). An item
+    of a list filter that renders to a list (such as C({{ my_zones }}) in O(zones)) is spread into it. A filter that cannot be
+    rendered, or that still holds C({{), C({%) or C({#) afterwards, fails naming the option; it is never sent.
+  - A listing is read page by page. When its C(totalCount) changes between two pages, or the pages do not hold
+    that many instances, the account changed during the read and an instance may have moved across a page boundary
+    unseen. The listing is then read again from page 1, at most 3 times in all; after that the inventory fails,
+    naming the filter set, rather than miss a host. An instance found twice (by two filter sets, or on two pages) is one host.
   - Every field of the instance is a host variable in snake_case under O(hostvars_prefix) (by default
     C(zenlayer_instance_id), C(zenlayer_instance_name), C(zenlayer_zone_id), C(zenlayer_instance_status),
     C(zenlayer_tags) as a dictionary, C(zenlayer_public_ipv4), C(zenlayer_private_ipv4), C(zenlayer_public_ipv6),
@@ -117,6 +126,10 @@ options:
     description:
       - Only instances carrying all of these tags with these values (at most 20).
       - A tag given with a null value matches any value of that key (it is sent as a tag key).
+      - Tag values are text. A YAML boolean or integer is converted to the text a user reads, V(true) to C("true"),
+        V(false) to C("false"), V(7) to C("7") (YAML also reads C(yes), C(no), C(on), C(off) as booleans, and C(007)
+        as the number 7). A number with a decimal point is refused, since YAML may have dropped digits (C(1.10)
+        is 1.1), and so are lists and dictionaries. Quote a value to send it exactly as written.
     type: dict
     default: {}
   tag_keys:
@@ -187,6 +200,14 @@ options:
 notes:
   - A credential or endpoint option, or its environment variable, set to an empty string counts as not set (AWX
     injects an unused credential input that way).
+  - Host variables that cannot be templates (no C({) nor C(})) are plain strings, so C(ansible-inventory --list
+    --export), which AWX imports, prints them as plain strings on every supported ansible-core (trusted from 2.19).
+    A value from the API that holds a brace (a name, a tag) is data that is never rendered as a template; it is
+    exported wrapped as C(__ansible_unsafe), which ansible-core reads back as such. The same goes for values
+    made by O(compose).
+  - A O(keyed_groups) key, O(compose) value, O(hostnames) entry or O(conditions) entry that is only a variable
+    name is resolved without Jinja2 when the variable holds plain text or a dictionary of plain text, with the
+    results ansible-core's own templating gives; anything else is templated per host.
   - Every request has a timeout (O(client_timeout)) and throttled or failed reads are retried (O(api_retries)).
   - With O(cache) on, the raw API answers are cached (format versioned, keyed by the filters, the endpoint and the
     access key id); a second run within O(cache_timeout) makes no API call. C(--flush-cache) (ansible-playbook,
@@ -244,6 +265,14 @@ compose:
 #   conditions:
 #     - zenlayer_cpu_count >= 2
 #
+# The zone and the role from the command line (ansible-inventory -i zone.zenlayer_vm.yml -e zone=HKG-A -e role=web
+# --graph); without use_extra_vars, -e variables do not reach the filters and the source fails naming the option:
+#   plugin: zenlayer.cloud.zenlayer_vm
+#   use_extra_vars: true
+#   zones: ["{{ zone }}"]
+#   tags:
+#     role: "{{ role }}"
+#
 # The token from a lookup (a password manager, a secrets store, a file outside the project):
 #   plugin: zenlayer.cloud.zenlayer_vm
 #   access_token: "{{ lookup('ansible.builtin.file', '~/.config/zenlayer/token') }}"
@@ -255,7 +284,14 @@ from typing import Any
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible.utils.unsafe_proxy import wrap_var
+from ansible.utils.vars import combine_vars
+
+try:  # ansible-core 2.19+: a value is rendered as a template only when trusted; untrusted values export wrapped
+    from ansible.template import trust_as_template
+    wrap_var = None  # pylint: disable=invalid-name
+except ImportError:  # before 2.19: every value may be rendered unless marked unsafe, and unsafe values export wrapped
+    trust_as_template = None  # pylint: disable=invalid-name
+    from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
     COLLECTION_VERSION,
@@ -266,14 +302,20 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._api import (
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import connection_error, credential_error
 from ansible_collections.zenlayer.cloud.plugins.module_utils._inventory import (
     ADDRESS_KINDS,
+    TEMPLATE_MARKERS,
     InventoryOptionError,
+    ListingChangedError,
     cache_document,
     cached_instances,
+    check_rendered,
     fetch_instances,
     filter_sets,
+    filter_text,
     instance_hostvars,
     matches_filters,
+    may_hold_template,
     query_fingerprint,
+    split_tag_filters,
     unique_hostnames,
 )
 
@@ -284,10 +326,36 @@ HOSTNAME_KEYWORDS = {"name": "instance_name", "instance_id": "instance_id", "pub
                      "private_ipv4": "private_ipv4", "public_ipv6": "public_ipv6"}
 UNSET_DEFAULTS = {"domain": "console.zenlayer.com", "scheme": "https"}
 PREFIX_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# ansible-core 2.19+ never renders inventory values as templates unless a plugin trusts them (trusted_by_default);
-# before it, values from the API must be marked unsafe one by one.
-MARK_UNSAFE = not hasattr(BaseInventoryPlugin, "trusted_by_default")
-AUTH_HINT = "; check access_key_id and access_key_password (or access_token), ZENLAYERCLOUD_* in the environment"
+LIST_FILTERS = ("zones", "statuses", "tag_keys", "instance_ids")
+TEXT_FILTERS = ("name", "resource_group_id", "image_id")
+# the client names what to check on a 401; a 403 is about what these credentials may do
+FORBIDDEN_HINT = "; check that these credentials may list VM instances (DescribeInstances)"
+# A key (keyed_groups, compose, hostnames, conditions) that is only a variable name: resolved without Jinja2 when the
+# value is one every ansible-core returns unchanged from "{{ name }}" (see _plain_value).
+BARE_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+JINJA_NAMES = frozenset(("true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"))
+
+
+def _plain_value(value: Any) -> bool:
+    """Whether "{{ name }}" gives back exactly this value on every supported ansible-core: a text without a brace
+    (nothing to render) that ansible-core before 2.19 does not turn into a list or a boolean ('[...', 'True', 'False'),
+    or a dictionary of such texts (which it renders to its text form and reads back equal)."""
+    if isinstance(value, str):
+        return not may_hold_template(value) and not value.startswith("[") and value not in ("True", "False")
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and isinstance(item, str) and _plain_value(key) and _plain_value(item)
+                   for key, item in value.items())
+    return False
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(marker in value for marker in TEMPLATE_MARKERS)
+    if isinstance(value, dict):
+        return any(_holds_template(key) or _holds_template(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_template(item) for item in value)
+    return False
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -298,11 +366,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(("zenlayer_vm.yml", "zenlayer_vm.yaml"))
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._trusted: dict[str, str] = {}
+
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
+        self._trusted = {}
         self._read_config_data(path)
         connection = self._connection_options()
-        filters = self._filter_options()
+        filters = self._checked(self._filter_options)
         sets = self._checked(filter_sets, filters)
         self._check_naming_options()
         raw_instances = self._raw_instances(connection, sets, path, cache)
@@ -340,11 +413,45 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return options
 
     def _filter_options(self) -> dict[str, Any]:
-        filters = {name: self.get_option(name) for name in FILTER_OPTIONS}
-        tags = filters.get("tags") or {}
-        filters["tags"] = {str(key): value for key, value in tags.items() if value is not None}
-        filters["tag_keys"] = list(filters.get("tag_keys") or []) + [str(key) for key, value in tags.items() if value is None]
+        """The filter options, rendered when they hold templates, as the API's text (InventoryOptionError if not)."""
+        filters = {name: self._rendered_filter(name) for name in FILTER_OPTIONS}
+        filters["tags"], any_value = split_tag_filters(filters["tags"] or {})
+        for name in LIST_FILTERS:
+            filters[name] = [filter_text(name, item) for item in filters[name] or []]
+        filters["tag_keys"] += any_value
+        for name in TEXT_FILTERS:
+            if filters[name] is not None:
+                filters[name] = filter_text(name, filters[name])
         return filters
+
+    def _rendered_filter(self, name: str) -> Any:
+        """A filter option with its templates rendered: lookups always, variables given with -e when use_extra_vars
+        is on (as for compose and keyed_groups). One that still holds a template afterwards is refused, never sent."""
+        value = self.get_option(name)
+        if not _holds_template(value):
+            return value
+        use_extra = self.get_option("use_extra_vars")
+        self.templar.available_variables = self._vars if use_extra else {}
+        try:
+            value = self._render(value)
+        except Exception as err:  # pylint: disable=broad-exception-caught  # any templating failure, as one line
+            hint = "" if use_extra else " (variables given with -e reach the filters only with use_extra_vars: true)"
+            raise InventoryOptionError("could not render %s: %s%s" % (name, " ".join(str(err).split()), hint)) from None
+        check_rendered(name, value)
+        return value
+
+    def _render(self, value: Any) -> Any:
+        """Templates in a filter rendered: a dict's keys and values, a list's items (one that renders to a list is
+        spread: zones: ["{{ my_zones }}"])."""
+        if isinstance(value, dict):
+            return {self._render(key): self._render(item) for key, item in value.items()}
+        if isinstance(value, list):
+            items: list[Any] = []
+            for item in value:
+                rendered = self._render(item)
+                items.extend(rendered if isinstance(rendered, list) and not isinstance(item, list) else [rendered])
+            return items
+        return self.templar.template(value) if _holds_template(value) else value
 
     def _check_naming_options(self) -> None:
         prefix = self.get_option("hostvars_prefix")
@@ -382,8 +489,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             instances = fetch_instances(client, sets)
         except ZenlayerAPIError as err:
-            hint = AUTH_HINT if err.http_status in (401, 403) else ""
+            hint = FORBIDDEN_HINT if err.http_status == 403 and err.code != "SECURITY_CHALLENGE" else ""
             raise AnsibleParserError("zenlayer_vm: listing instances at %s failed: %s%s" % (client.endpoint, err, hint)) from None
+        except ListingChangedError as err:
+            raise AnsibleParserError("zenlayer_vm: listing instances at %s failed: %s" % (client.endpoint, err)) from None
         if use_cache:
             self._cache[cache_key] = cache_document(fingerprint, instances)
         return instances
@@ -393,10 +502,44 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _prefixed(self, raw: dict[str, Any]) -> dict[str, Any]:
         """The instance's host variables, never templates: a name or tag holding '{{' stays data."""
         prefix = self.get_option("hostvars_prefix")
-        hostvars = instance_hostvars(raw)
-        if MARK_UNSAFE:
-            return {prefix + key: wrap_var(value) for key, value in hostvars.items()}
-        return {prefix + key: value for key, value in hostvars.items()}
+        return {prefix + key: self._marked(value) for key, value in instance_hostvars(raw).items()}
+
+    def _marked(self, value: Any) -> Any:
+        """A value from the API as a host variable. Text that may hold a template (a brace) is data that is never
+        rendered (marked unsafe before ansible-core 2.19, left untrusted from 2.19), and exports wrapped. Any other
+        text cannot be a template: it is exported as a plain string (trusted from 2.19, so that
+        ansible-inventory --export, which AWX imports, does not wrap it)."""
+        if isinstance(value, str):
+            if may_hold_template(value):
+                return wrap_var(value) if wrap_var else value
+            if trust_as_template is None:
+                return value
+            trusted = self._trusted.get(value)
+            if trusted is None:
+                trusted = self._trusted[value] = trust_as_template(value)
+            return trusted
+        if isinstance(value, dict):
+            return {(wrap_var(key) if wrap_var and isinstance(key, str) and may_hold_template(key) else key): self._marked(item)
+                    for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._marked(item) for item in value]
+        return value
+
+    def _compose(self, template: Any, variables: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Constructable's _compose, without a template for a bare variable name whose value every ansible-core
+        gives back unchanged (_plain_value): on thousands of hosts the per-host Jinja2 of keyed_groups: [{key:
+        zenlayer_zone_id}] costs more than the rest of the plugin. Anything else is Ansible's own _compose, its
+        result marked as the API's values are (_marked)."""
+        match = BARE_NAME.match(template) if isinstance(template, str) else None
+        name = match.group(1) if match else None
+        if name and name not in JINJA_NAMES and name in variables:
+            use_extra = self.get_option("use_extra_vars")
+            if not (use_extra and name in self._vars) and _plain_value(variables[name]):
+                # as Ansible's _compose leaves it: keyed_groups renders parent_group with these variables next
+                self.templar.available_variables = combine_vars(variables, self._vars) if use_extra else variables
+                return variables[name]
+        # a result without a brace cannot be a template: exported plain, like the variables it came from
+        return self._marked(super()._compose(template, variables, *args, **kwargs))
 
     def _evaluate(self, expression: str, variables: dict[str, Any], what: str) -> Any:
         try:

@@ -103,7 +103,7 @@ def credential_error(params: dict[str, Any]) -> str | None:
         return ("both a bearer token and an access key were given: set either %s, or %s with %s, not both"
                 % (_option_names("access_token"), _option_names("access_key_id"), _option_names("access_key_password")))
     if token:
-        return None
+        return _header_problem(params)
     if key_id and not password:
         return "access_key_id is set but its secret is missing: set %s" % _option_names("access_key_password")
     if password and not key_id:
@@ -112,6 +112,15 @@ def credential_error(params: dict[str, Any]) -> str | None:
         return ("no Zenlayer credentials: set %s and %s, or %s (module options, module_defaults for "
                 "group/zenlayer.cloud.zenlayer, or environment variables)"
                 % (_option_names("access_key_id"), _option_names("access_key_password"), _option_names("access_token")))
+    return _header_problem(params)
+
+
+def _header_problem(params: dict[str, Any]) -> str | None:
+    """A key id or token that no HTTP header can carry would fail inside the HTTP library, not with a message."""
+    for name in ("access_key_id", "access_token"):
+        value = params.get(name)
+        if value and not (value.isascii() and value.isprintable()):
+            return "%s holds characters an HTTP header cannot carry (only printable ASCII): check its value" % name
     return None
 
 
@@ -176,7 +185,7 @@ class AnsibleZenlayer:
         self.module = module
         self.params: dict[str, Any] = module.params
         self.check_mode: bool = module.check_mode
-        self.clock: Clock = _wait.SYSTEM_CLOCK
+        self.clock: Clock = _wait.clock_for_endpoint(self.params["domain"])
         self.changed = False
         self._client: ZenlayerClient | None = None
         self._zrm: ZenlayerClient | None = None
@@ -278,20 +287,19 @@ class AnsibleZenlayer:
         if not self.reports_progress:
             return
         resumed = self.params.get("resume")
+        if resumed is not None:
+            try:
+                if self.check_mode or resumed.get("format") != RESUME_FORMAT:
+                    raise ValueError("not a resume of this collection's format")
+                self._away = away(resumed["wait"]["polls"], self.clock)
+                self._resumed, self._resumed_wait = resumed, resumed["wait"]
+                self.changed = bool(resumed["changed"])
+                self.restore(resumed["state"], self._away)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ZenlayerError("resume is only set by this module's action plugin, from what the module returned "
+                                    "at the end of a slice (and never in check mode); do not set it in a task") from None
         if self.params.get("progress_slice") is not None and not self.check_mode:
-            self.slice = Slice(self.clock, self.params["progress_slice"])
-        if resumed is None:
-            return
-        try:
-            if self.check_mode or resumed.get("format") != RESUME_FORMAT:
-                raise ValueError("not a resume of this collection's format")
-            self._away = away(resumed["wait"]["polls"], self.clock)
-            self._resumed, self._resumed_wait = resumed, resumed["wait"]
-            self.changed = bool(resumed["changed"])
-            self.restore(resumed["state"], self._away)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise ZenlayerError("resume is only set by this module's action plugin, from what the module returned at "
-                                "the end of a slice (and never in check mode); do not set it in a task") from None
+            self.slice = Slice(self.clock, self.params["progress_slice"], self._away)
 
     @property
     def resuming(self) -> bool:
@@ -417,6 +425,9 @@ class AnsibleZenlayer:
         except ZenlayerAPIError as err:
             if err.outcome_unknown:
                 self._mark_as_changed()
+            raise
+        except CancelledRun:
+            self._mark_as_changed()  # cancelled while the write was on its way: it may have been done
             raise
         self._mark_as_changed()
         return payload

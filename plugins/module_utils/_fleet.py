@@ -15,7 +15,6 @@ from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     AVAILABLE,
-    CREATING,
     CUSTOM_IMAGE,
     UNAVAILABLE,
     describe_image_list,
@@ -47,6 +46,7 @@ class Member:
         self.status: str | None = None
         self.status_before: str | None = None
         self.old_record: dict[str, Any] | None = None  # a record an earlier job left
+        self.held_by: dict[str, Any] | None = None  # the live record of another job, while this run waits for it
         self.target: str | None = None  # running | stopped: the power to leave it in
         self.phase = DONE_PHASE
         self.deadline = 0.0
@@ -54,17 +54,28 @@ class Member:
         self.image_id: str | None = None
         self.created_at: float | None = None  # when this run's CreateImage was sent
         self.create_answered = False
+        self.create_lost: str | None = None  # why the answer of its CreateImage is unknown (lost, or a 5xx)
+        self.record: dict[str, Any] | None = None  # the record this run wrote
         self.recorded = False  # this run wrote its record
         self.cleared_to_stop = False  # its record is written, or it needs none: it may be stopped
         self.stop_sent = False
         self.start_sent = False
+        # status is what a poll showed since the last thing that moves it (a CreateImage, an end of the image wait,
+        # a refused power write): only then is a power write or CreateImage decided on it
+        self.status_fresh = True
+        self.not_before = 0.0  # a power write refused as "not yet" is tried again from then on
         self.changed = False
         self.failure: str | None = None
         self.disk_size: Any = None
 
     def fail(self, msg: str) -> None:
+        """The first reason this member failed (later ones of the same cause are left out)."""
         if self.failure is None:
             self.failure = msg
+
+    def add_failure(self, msg: str) -> None:
+        """A further failure, said after the first one: its power was not put back, its instance was recycled."""
+        self.failure = msg if self.failure is None else "%s; then %s" % (self.failure, msg)
 
     @property
     def touched(self) -> bool:
@@ -105,7 +116,8 @@ def named_images(images: list[dict[str, Any]], name: str) -> list[dict[str, Any]
 
 
 def image_outcome(member: Member, named: list[dict[str, Any]]) -> str | None:
-    """Take what a zone listing shows of a member's image: None while it is still being made, else 'ok' or 'failed'."""
+    """Take what a zone listing shows of a member's image: 'ok' once seen AVAILABLE, 'failed', or None while it is not
+    listed yet, CREATING, or in a status this collection does not know (it is waited for, never taken for done)."""
     if len(named) > 1:
         member.fail("%d images are named %s in zone %s: %s; delete the extra ones (zenlayer.cloud.zenlayer_image "
                     "state=absent image_id=...)" % (len(named), member.name, member.zone_id, describe_image_list(named)))
@@ -120,7 +132,7 @@ def image_outcome(member: Member, named: list[dict[str, Any]]) -> str | None:
         member.fail("image %s (%s) in zone %s is UNAVAILABLE: making it failed. Delete it (zenlayer.cloud.zenlayer_image "
                     "state=absent) and run again" % (member.image_id, member.name, member.zone_id))
         return "failed"
-    return None if status == CREATING else "ok"
+    return None
 
 
 def allot_quota(members: list[Member], quotas: dict[str, dict[str, Any] | None]) -> None:

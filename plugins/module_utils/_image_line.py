@@ -20,7 +20,9 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     CREATING,
     CUSTOM_IMAGE,
     NAME_MAX,
+    quota_is_full,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import PollSchedule
 
 STAMP_FORMAT = "%Y%m%d%H%M"
 STAMP_WIDTH = 12
@@ -31,6 +33,8 @@ _STAMP_PATTERN = re.compile(r"[0-9]{%d}" % STAMP_WIDTH)  # ASCII digits only: \d
 _AGE_PATTERN = re.compile(r"(?:[0-9]+[wdhm])+")
 _AGE_PART = re.compile(r"([0-9]+)([wdhm])")
 _AGE_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+# How the quota is read after make_room's deletes until it shows the room (deletes take effect late, like every write).
+ROOM_WAIT = PollSchedule(first=1.0, factor=2.0, cap=10.0)
 
 
 def prefix_problem(prefix: str) -> str | None:
@@ -64,7 +68,20 @@ def members(images: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     """The custom images (raw ImageInfo) of the line, newest first."""
     found = [image for image in images
              if image.get("imageType") == CUSTOM_IMAGE and name_stamp(prefix, image.get("imageName")) is not None]
-    return sorted(found, key=lambda image: (image["imageName"], image.get("imageId") or "~"), reverse=True)
+    return newest_first(found)
+
+
+def newest_first(line: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Members by their stamps, newest first (a fixed prefix and a fixed-width stamp: the names sort as the stamps).
+    An image not made yet (check mode: no id) goes before one of the same name."""
+    return sorted(line, key=lambda image: (image["imageName"], image.get("imageId") or "~"), reverse=True)
+
+
+def placed(line: list[dict[str, Any]], image: dict[str, Any]) -> list[dict[str, Any]]:
+    """The line with `image` (made or adopted by this run) in the place its stamp gives it, replacing the member of
+    the same id: never simply first, since `now` may be older than the line's newest stamp."""
+    others = [member for member in line if image.get("imageId") is None or member.get("imageId") != image.get("imageId")]
+    return newest_first(others + [image])
 
 
 def newest_available(line: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -79,13 +96,26 @@ def room_candidates(line: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def beyond_keep(line: list[dict[str, Any]], prefix: str, keep: int) -> list[dict[str, Any]]:
-    """The images older than the `keep`-th newest AVAILABLE one (newest first), less those still CREATING."""
+    """The images older than the `keep`-th newest AVAILABLE one (newest first), less those still CREATING. `line`
+    must be newest first (members(), placed()). The caller spares the image its run made."""
     available = [image for image in line if image.get("imageStatus") == AVAILABLE]
     if len(available) <= keep:
         return []
     oldest_kept = name_stamp(prefix, available[keep - 1]["imageName"])
     return [image for image in line if image.get("imageStatus") != CREATING
             and name_stamp(prefix, image["imageName"]) < oldest_kept]  # type: ignore[operator]
+
+
+def room_shown(quota: dict[str, Any] | None, still_listed: list[str] | None) -> bool:
+    """Whether the room make_room made shows: the quota below its maximum, or (when the API gives no quota) none of
+    the deleted images listed any more."""
+    if quota_known(quota):
+        return not quota_is_full(quota)
+    return still_listed == []
+
+
+def quota_known(quota: dict[str, Any] | None) -> bool:
+    return bool(quota) and isinstance(quota.get("count"), int) and isinstance(quota.get("maxCount"), int)  # type: ignore[union-attr]
 
 
 def parse_max_age(text: str) -> timedelta:

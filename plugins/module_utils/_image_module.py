@@ -44,6 +44,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import IMAGE_WAIT, WaitTimeout, poll_until
 
 DISK_MAKING_IMAGE = "UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"
+SECURITY_CHALLENGE = "SECURITY_CHALLENGE"  # _api.py's code for a 403 from a network challenge, not from the API
 SHUTDOWN_HINT = ("shut it down first with zenlayer.cloud.zenlayer_instance_power (state=stopped), or use the role "
                  "zenlayer.cloud.image_from_instance, which stops it, makes the image and restores its power state")
 IMAGE_ERROR_HINTS = {
@@ -54,6 +55,12 @@ IMAGE_ERROR_HINTS = {
     "UNSUPPORTED_OPERATION_INSTANCE_STATE_STARTING": "the instance must be shut down: " + SHUTDOWN_HINT,
     "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE": "the instance's system disk cannot be imaged in its current state",
 }
+
+
+def access_denied(err: ZenlayerAPIError) -> bool:
+    """Whether the API refused the call for the key's permissions (HTTP 403; Zenlayer documents no code for it), not
+    for a network challenge in front of the API."""
+    return err.http_status == 403 and err.performed is False and err.code != SECURITY_CHALLENGE
 
 
 class ImageModule(AnsibleZenlayer):
@@ -114,7 +121,7 @@ class ImageModule(AnsibleZenlayer):
     # -- lookups -----------------------------------------------------------------------------------------------------
 
     def partial_result(self) -> dict[str, Any]:
-        return {"instance": shape_instance(self._instance)} if self._instance else {}
+        return {"instance": shape_instance(self._instance, self.clock.time())} if self._instance else {}
 
     def _fetch_instance(self) -> dict[str, Any]:
         if self._instance is None:
@@ -253,17 +260,33 @@ class ImageModule(AnsibleZenlayer):
             return get_image(self.client, self.zone_id, image_id) or dict(made, imageId=image_id)
 
     def _check_can_create(self, instance: dict[str, Any]) -> None:
-        """Raise what CreateImage would refuse, before calling it (and in check mode)."""
+        """Raise what CreateImage would refuse, before calling it (and in check mode), in the API's own order. The
+        quota comes last: `_on_full_quota` is the one step that may change something (zenlayer_image_line's
+        make_room deletes), so it runs only once every other check has passed."""
         self._check_zone(instance)
-        quota = self._read_quota()
-        if quota_is_full(quota):
-            self._refuse_full_quota(quota)
         self._check_instance_status(instance)
         self._check_system_disk(instance["instanceId"])
+        quota = self._read_quota()
+        if quota_is_full(quota):
+            self._on_full_quota(quota)  # type: ignore[arg-type]
+
+    def _on_full_quota(self, quota: dict[str, Any]) -> None:
+        """CreateImage would be refused for the quota: say so with the zone's images (raises)."""
+        self._refuse_full_quota(quota)
 
     def _check_system_disk(self, instance_id: str) -> None:
-        with self.step("Reading the system disk of instance %s" % instance_id):
-            disk = system_disk(self.client, instance_id)
+        """A system disk that cannot be imaged now fails the run. A key that may not read disks skips this check with
+        a warning: CreateImage's own answer then decides, as it did before this check existed."""
+        try:
+            with self.step("Reading the system disk of instance %s" % instance_id):
+                disk = system_disk(self.client, instance_id)
+        except ZenlayerAPIError as err:
+            if not access_denied(err):
+                raise
+            self.module.warn("the access key may not read disks (DescribeDisks: %s), so the system disk of instance %s "
+                             "was not checked before CreateImage; grant the key DescribeDisks to have it checked"
+                             % (err, instance_id))
+            return
         problem = unusable_disk_problem(instance_id, disk)
         if problem:
             raise ZenlayerError(problem)

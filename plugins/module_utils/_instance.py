@@ -38,10 +38,11 @@ _INSTANCE_FIELDS = (
 )
 
 
-def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
+def shape_instance(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """The API's InstanceInfo in the collection's snake_case; fields the answer lacks are left out. Tags come as a
     dict, and the power record a job left on the instance (see _record.py) decoded, or None; power_to_restore is
-    the power an imaging job puts this status back to (the role reads it instead of deciding again)."""
+    the power an imaging job puts this status back to (the role reads it instead of deciding again). `now` is the
+    module's clock.time(), that the record's lease is judged by."""
     shaped = {snake: raw[camel] for camel, snake in _INSTANCE_FIELDS if camel in raw}
     if "instance_status" in shaped:
         shaped["power_to_restore"] = power_to_restore(shaped["instance_status"])
@@ -51,7 +52,7 @@ def shape_instance(raw: dict[str, Any]) -> dict[str, Any]:
                                  "disk_category": disk.get("diskCategory")}
     if "tags" in raw:
         shaped["tags"] = tags_of(raw)
-        shaped["power_record"] = power_record_of(shaped["tags"], time.time())
+        shaped["power_record"] = power_record_of(shaped["tags"], time.time() if now is None else now)
     return shaped
 
 

@@ -22,6 +22,10 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import powe
 PAGE_SIZE = 1000
 MAX_IDS_PER_CALL = 100
 MAX_TAG_FILTERS = 20
+# a listing whose totalCount changes between its pages is read again from page 1, this many times in all
+LISTING_TRIES = 3
+# what Jinja2 needs to see a template in a string; a filter still holding one after rendering is never sent
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
 CACHE_FORMAT = "zenlayer.cloud.zenlayer_vm/raw-v1"
 ADDRESS_KINDS = ("public_ipv4", "private_ipv4", "public_ipv6")
 DUPLICATE_SEPARATOR = "_"
@@ -31,6 +35,16 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 class InventoryOptionError(ValueError):
     """An option of the inventory source cannot work; raised before any API call."""
+
+
+class ListingChangedError(RuntimeError):
+    """The account kept changing while a listing was read page by page: no complete answer could be read."""
+
+
+def may_hold_template(text: str) -> bool:
+    """Whether Jinja2 could see syntax in this text. A value without a brace can never be a template, so it is safe
+    to trust; one with a brace stays data that is never rendered (the rule community.general's make_unsafe uses)."""
+    return "{" in text or "}" in text
 
 
 @functools.lru_cache(maxsize=1024)
@@ -74,6 +88,46 @@ def instance_hostvars(raw: dict[str, Any]) -> dict[str, Any]:
 
 # -- API filters -------------------------------------------------------------------------------------------------
 
+def filter_text(option: str, value: Any) -> str:
+    """A filter value as the API's text: a string as it is; a YAML boolean or integer as a user reads it (true ->
+    "true", 1 -> "1"); anything else (a float, whose YAML reading may drop digits, a list, a dict) is refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    kind = "float" if isinstance(value, float) else "list" if isinstance(value, list) else \
+        "dictionary" if isinstance(value, dict) else type(value).__name__
+    raise InventoryOptionError("%s: %r is a %s, but the API compares text; write it in quotes exactly as the instances "
+                               "carry it (YAML reads 1.10 as the number 1.1)" % (option, value, kind))
+
+
+def check_rendered(option: str, value: Any) -> None:
+    """A filter that still holds a template after rendering would be sent as literal text and match nothing."""
+    texts = value.items() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    for text in texts:
+        for part in text if isinstance(text, tuple) else (text,):
+            if isinstance(part, str) and any(marker in part for marker in TEMPLATE_MARKERS):
+                raise InventoryOptionError(
+                    "%s still holds a template after rendering (%r), so it is not sent: give its variables with -e and "
+                    "set use_extra_vars: true, or write the value itself" % (option, part))
+
+
+def split_tag_filters(tags: dict[Any, Any]) -> tuple[dict[str, str], list[str]]:
+    """The tags option as ({key: value}, [keys given with a null value, which match any value of that key]), every
+    key and value as the API's text (filter_text)."""
+    pairs: dict[str, str] = {}
+    any_value: list[str] = []
+    for key, value in (tags or {}).items():
+        name = filter_text("tags", key)
+        if value is None:
+            any_value.append(name)
+        else:
+            pairs[name] = filter_text("tags.%s" % name, value)
+    return pairs, any_value
+
+
 def check_name_pattern(name: str | None) -> None:
     if name is not None and (not name or "*" in name[:-1]):
         raise InventoryOptionError("name must be an instance name, or a prefix followed by one trailing '*' "
@@ -92,7 +146,7 @@ def base_filters(options: dict[str, Any]) -> dict[str, Any]:
         "instanceName": options.get("name"),
         "resourceGroupId": options.get("resource_group_id"),
         "imageId": options.get("image_id"),
-        "tags": [{"key": str(key), "value": str(value)} for key, value in sorted(tags.items())] or None,
+        "tags": [{"key": key, "value": value} for key, value in sorted(tags.items())] or None,
         "tagKeys": tag_keys or None,
     }
     return {key: value for key, value in filters.items() if value is not None}
@@ -113,12 +167,65 @@ def filter_sets(options: dict[str, Any]) -> list[dict[str, Any]]:
     return sets
 
 
+def describe_filter_set(filters: dict[str, Any]) -> str:
+    """A filter set as a user can recognise it in a message."""
+    parts = []
+    for key, value in sorted(filters.items()):
+        if key == "instanceIds":
+            value = "%d ids from %s" % (len(value), value[0])
+        parts.append("%s=%s" % (key, json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value))
+    return "{%s}" % ", ".join(parts) if parts else "{} (every instance)"
+
+
+def _read_listing(client: ZenlayerClient, filters: dict[str, Any], page_size: int) -> tuple[list[dict[str, Any]] | None, list[Any]]:
+    """One read of a listing, page after page: (the instances, each once) when every page gave the same totalCount
+    and that many instances were read, else (None, the totalCounts seen): the account changed meanwhile, so an instance
+    may have moved across a page boundary unseen."""
+    found: dict[Any, dict[str, Any]] = {}
+    totals: list[Any] = []
+    page_number, items_read = 1, 0
+    while True:
+        payload = client.call("DescribeInstances", dict(filters, pageNum=page_number, pageSize=page_size))
+        items = payload.get("dataSet") or []
+        totals.append(payload.get("totalCount"))
+        if totals[-1] != totals[0]:
+            return None, totals
+        for raw in items:
+            found.setdefault(raw.get("instanceId"), raw)
+        items_read += len(items)
+        total = totals[0]
+        if len(items) < page_size or (isinstance(total, int) and items_read >= total):
+            break
+        page_number += 1
+    if isinstance(total, int) and len(found) != total:
+        return None, totals
+    return list(found.values()), totals
+
+
+def list_instances(client: ZenlayerClient, filters: dict[str, Any], page_size: int = PAGE_SIZE,
+                   tries: int = LISTING_TRIES) -> list[dict[str, Any]]:
+    """Every InstanceInfo of one filter set, read again from page 1 when the account changed during the read (at most
+    `tries` reads); ListingChangedError, naming the filter set, when it changed during every one."""
+    seen: list[list[Any]] = []
+    for _attempt in range(tries):
+        instances, totals = _read_listing(client, filters, page_size)
+        if instances is not None:
+            return instances
+        seen.append(totals)
+    counts = "; ".join(" -> ".join(map(str, totals)) for totals in seen)
+    raise ListingChangedError(
+        "the instances of the filter set %s changed while they were read page by page, in each of %d reads (totalCount "
+        "page after page: %s), so an instance may have been missed; no inventory is made from a partial listing: run "
+        "it again when the account is quieter, or narrow the filters" % (describe_filter_set(filters), tries, counts))
+
+
 def fetch_instances(client: ZenlayerClient, sets: Iterable[dict[str, Any]],
                     page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
-    """Every InstanceInfo of every filter set, pages of `page_size`, each instance once (first seen wins)."""
+    """Every InstanceInfo of every filter set, pages of `page_size`, each instance once (by instance id; first seen
+    wins)."""
     found: dict[str, dict[str, Any]] = {}
     for filters in sets:
-        for raw in client.paginate("DescribeInstances", filters, page_size=page_size):
+        for raw in list_instances(client, filters, page_size):
             found.setdefault(raw.get("instanceId"), raw)
     return list(found.values())
 
@@ -138,7 +245,7 @@ def matches_filters(raw: dict[str, Any], options: dict[str, Any]) -> bool:
     tags = tags_of(raw)
     if any(key not in tags for key in options.get("tag_keys") or []):
         return False
-    return all(key in tags and str(tags[key]) == str(value) for key, value in (options.get("tags") or {}).items())
+    return all(key in tags and tags[key] == value for key, value in (options.get("tags") or {}).items())
 
 
 def query_fingerprint(endpoint: str, identity: str, sets: list[dict[str, Any]]) -> str:

@@ -83,7 +83,9 @@ class Lease:
     `read` and `write` are the module's own (DescribeResourceTags, ModifyResourceTags through write(), so that check
     mode and `changed` behave as everywhere). A run holds a record it wrote, or one of its owner it found."""
 
-    def __init__(self, owner: str, lease: int, clock: Any, read: ReadRecord, write: WriteRecord) -> None:
+    def __init__(self, owner: str, lease: int, clock: Any, read: ReadRecord | None, write: WriteRecord) -> None:
+        """Without `read`, a renewal rewrites the record as this run holds it, unread (the fleet: it wrote each
+        record itself, and reading hundreds before each renewal would double its calls)."""
         self.owner, self.lease, self.clock = owner, lease, clock
         self._read, self._write = read, write
         self.records: dict[str, dict[str, Any]] = {}
@@ -96,7 +98,7 @@ class Lease:
     def claim_own(self, instance_ids: list[str]) -> list[str]:
         """Hold the records of these instances that belong to this run's owner; returns the instances held."""
         for instance_id in instance_ids:
-            record = self._read(instance_id)
+            record = self._read(instance_id) if self._read else None
             if record is not None and record["owner"] == self.owner and record["expires"] != LAPSED:
                 self.records[instance_id] = record
         return sorted(self.records)
@@ -114,7 +116,7 @@ class Lease:
 
     def renew(self, instance_id: str) -> None:
         """Renew one record: the record read back must still be this owner's (else LeaseLost)."""
-        current = self._read(instance_id)
+        current = self._read(instance_id) if self._read else self.records.get(instance_id)
         if current is None or current["owner"] != self.owner:
             self.release(instance_id)
             holder = "removed" if current is None else "taken over by job %s" % current["owner"]

@@ -48,17 +48,23 @@ class Waiting:
 
 
 class Slice:
-    """The slice a module runs in: it ends at the first pause of a wait not announced yet, or, once it has polled,
-    before a pause that would end after `seconds` (so that every slice moves the wait on, whatever `seconds`)."""
+    """The slice a module runs in: it ends at the first pause of a wait not announced yet, or, once it has polled
+    (so that every slice moves the wait on, whatever `seconds`), before a pause that would end after `seconds` - and
+    only before a pause as long as the time the module was away between the last two slices (`away`): starting it
+    again then takes the time of that pause, and no poll comes later than in one piece. (On a real clock that time is
+    a fraction of a second; on an emulator's scaled clock it is magnified by the scale, and the slices grow longer.)"""
 
-    def __init__(self, clock: Clock, seconds: float) -> None:
+    def __init__(self, clock: Clock, seconds: float, away: float = 0.0) -> None:
         self.clock = clock
         self.ends = clock.monotonic() + max(0.0, seconds)
+        self.away = away
 
     def over(self, waiting: Waiting) -> bool:
         if not waiting.announced:
             return True
-        return waiting.polls.made > waiting.polls_before and self.clock.monotonic() + waiting.polls.next_pause > self.ends
+        pause = waiting.polls.next_pause
+        return (waiting.polls.made > waiting.polls_before and pause >= self.away
+                and self.clock.monotonic() + pause > self.ends)
 
 
 def polls_to_resume(polls: Polls, clock: Clock) -> dict[str, Any]:

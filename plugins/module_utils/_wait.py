@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
@@ -34,6 +36,67 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+# Set by the emulator's test harness (tests/emulator) to "<epoch>:<scale>": modules talking to an emulator on this
+# machine then run on its scaled time. Never honoured for any other endpoint.
+EMULATOR_CLOCK_ENV = "ZENLAYERCLOUD_EMULATOR_CLOCK"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ScaledClock(Clock):
+    """The emulator's time: from `epoch` on, one real second counts as 1 / scale seconds (0 < scale <= 1), for
+    time(), monotonic() and utcnow(); sleep(s) sleeps s * scale real seconds."""
+
+    def __init__(self, epoch: float, scale: float) -> None:
+        self.epoch, self.scale = epoch, scale
+        self.started = time.monotonic()
+
+    def time(self) -> float:
+        return self.epoch + (time.time() - self.epoch) / self.scale
+
+    def monotonic(self) -> float:
+        return self.started + (time.monotonic() - self.started) / self.scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0.0) * self.scale)
+
+    def utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), timezone.utc)
+
+
+def _host_of(domain: str) -> str:
+    """The host of a domain option: 'h', 'h:port', '[v6]', '[v6]:port' or a bare IPv6 address."""
+    domain = domain.strip().lower()
+    if domain.startswith("["):
+        return domain[1:].split("]", 1)[0]
+    if domain.count(":") > 1:
+        return domain
+    return domain.split(":", 1)[0]
+
+
+def _parse_emulator_clock(value: str) -> ScaledClock | None:
+    """'<epoch>:<scale>' (finite floats, 0 < scale <= 1) as a ScaledClock, else None."""
+    parts = value.split(":")
+    if len(parts) != 2:
+        return None
+    try:
+        epoch, scale = float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+    if not (math.isfinite(epoch) and math.isfinite(scale) and 0.0 < scale <= 1.0):
+        return None
+    return ScaledClock(epoch, scale)
+
+
+def clock_for_endpoint(domain: str) -> Clock:
+    """The clock of a module talking to `domain`: the emulator's scaled clock when EMULATOR_CLOCK_ENV holds a valid
+    value and the domain is a loopback address, else SYSTEM_CLOCK (read now, so tests can replace it)."""
+    value = os.environ.get(EMULATOR_CLOCK_ENV)
+    if value and isinstance(domain, str) and _host_of(domain) in LOOPBACK_HOSTS:
+        clock = _parse_emulator_clock(value)
+        if clock is not None:
+            return clock
+    return SYSTEM_CLOCK
 
 
 class PollSchedule:

@@ -23,6 +23,8 @@ description:
   - Before it creates an image, the module checks what the API would refuse - the instance exists, its zone
     supports images, the zone's image quota has room, the instance is shut down (V(STOPPED)) and not already being
     imaged - and fails with a message that says what to do.
+  - When the access key may not call C(DescribeDisks) (HTTP 403), the module warns once and skips the check of the
+    system disk; CreateImage's own answer then decides.
   - Waiting resumes - when an image named O(name) is still V(CREATING), for example after a O(wait_timeout) in an
     earlier run, a re-run waits for it instead of making another one.
 options:

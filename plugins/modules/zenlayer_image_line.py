@@ -16,9 +16,10 @@ description:
     for example V(web-202611300538) - an B(image line). Names sort by time, which the API cannot tell otherwise
     (an image record has no creation time).
   - With O(keep), once the new image is V(AVAILABLE), deletes the line's images older than the newest O(keep)
-    V(AVAILABLE) ones. With O(max_age), does nothing when the line's newest V(AVAILABLE) image is younger (a re-run
-    of tonight's job changes nothing). With O(make_room), deletes the line's oldest images first when the zone's image
-    quota would refuse the new one.
+    V(AVAILABLE) ones, never the image this run made. With O(max_age), does nothing when the line's newest
+    V(AVAILABLE) image is younger (a re-run of tonight's job changes nothing). With O(make_room), deletes the line's
+    oldest images first when the zone's image quota would refuse the new one, and makes the image once the quota
+    shows the room.
   - B(What belongs to a line) - a custom image of the instance's zone whose whole name is O(prefix) followed by
     exactly 12 digits that make a real UTC minute. V(web-golden), V(web-2026) or V(web-old-202611300538) are not
     members of the line V(web-), and this module never deletes them. Nor does it delete a public image, or an image
@@ -48,6 +49,9 @@ options:
     description:
       - Once the new image is V(AVAILABLE), delete the line's images older than its newest O(keep) V(AVAILABLE)
         images (the new one counts). Images still V(CREATING) are never deleted.
+      - The order is the names' stamps. The image this run made (or adopted) is never deleted - when O(now) is older
+        than the line's newest stamps it can be older than the newest O(keep); then it is kept besides them, and a
+        warning says so.
       - When not given, nothing is deleted for age.
     type: int
   max_age:
@@ -61,7 +65,11 @@ options:
   make_room:
     description:
       - When the zone's custom image quota is full, delete the line's oldest images, as many as the new image needs,
-        before it is made - only after every other check proved that the image can be made.
+        before it is made - only after every check M(zenlayer.cloud.zenlayer_image) makes (zone, instance status,
+        system disk) passed.
+      - Deletes take effect late. CreateImage is sent only once DescribeImageQuota shows the room (or, when the API
+        gives no quota, once the deleted images are no longer listed), waiting up to O(wait_timeout). When the room
+        never shows, the module fails without sending CreateImage and names the images it deleted.
       - Never deletes the line's newest V(AVAILABLE) image, nor an image still V(CREATING); when that is not enough
         the module fails before it deletes anything, and lists the zone's images.
       - With V(false), a full quota fails the task before anything changes, as M(zenlayer.cloud.zenlayer_image) does.
@@ -71,6 +79,7 @@ options:
     description:
       - How many seconds to wait for the new image to become V(AVAILABLE), above 0. O(keep) deletes only after that.
       - When it runs out, the module fails with the image id and status; nothing is deleted for O(keep).
+      - Also how long O(make_room) waits for the quota to show the room it made, before CreateImage.
     type: int
     default: 1800
   now:
@@ -112,6 +121,10 @@ notes:
   - When the line's newest image is still V(CREATING) (an earlier run ran out of O(wait_timeout)), a re-run waits
     for that image instead of making another, then applies O(keep).
   - Order and age come from the names only. An image renamed by hand into the line's form counts as a member.
+  - A failed run returns, like a successful one, RV(deleted_image_ids), RV(images) and RV(diff), and its message
+    names the images it deleted before the failure.
+  - An access key that may not call DescribeDisks (HTTP 403) skips the check of the system disk with one warning;
+    CreateImage's own answer then decides.
 seealso:
   - module: zenlayer.cloud.zenlayer_image
   - module: zenlayer.cloud.zenlayer_image_info
@@ -181,15 +194,20 @@ image:
            "image_description": null, "image_size": 40, "image_type": "CUSTOM_IMAGE", "category": "Ubuntu",
            "os_type": "linux", "image_version": "1", "zone_id": "HKG-A", "instance_id": "ins-0123456789"}
 images:
-  description: The line's images in the instance's zone after the run (as a real run leaves them, in check mode), newest
-    first, with the keys of RV(image).
-  returned: always
+  description:
+    - The line's images in the instance's zone after the run (as a real run leaves them, in check mode), newest first
+      by their stamps, with the keys of RV(image).
+    - On a failure, the line as the run left it (the images it deleted taken out, the image being made put in).
+  returned: always, also on a failure once the line was listed
   type: list
   elements: dict
 deleted_image_ids:
-  description: The ids of the line's images this run deleted (in check mode, would delete), for O(make_room) and
-    O(keep); V([]) when none.
-  returned: always
+  description:
+    - The ids of the line's images this run deleted (in check mode, would delete), for O(make_room) and O(keep);
+      V([]) when none.
+    - Also on a failure - for example when CreateImage is refused after O(make_room) deleted, or the room never
+      showed.
+  returned: always, also on a failure
   type: list
   elements: str
   sample: ["img-0123456789abcdef"]
@@ -199,8 +217,8 @@ fresh:
   type: bool
   sample: false
 diff:
-  description: The names of the line's images before and after the run.
-  returned: always
+  description: The names of the line's images before and after the run (newest first), also on a failure.
+  returned: always, also on a failure once the line was listed
   type: dict
   sample: {"before": {"images": ["web-202611290200", "web-202611280200"]},
            "after": {"images": ["web-202611300200", "web-202611290200"]}}
@@ -229,10 +247,11 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     describe_image_list,
     describe_images,
     description_problem,
-    quota_is_full,
+    image_quota,
     shape_image,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image_module import ImageModule
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import WaitTimeout, poll_until
 
 ARGUMENT_SPEC = {
     "prefix": {"type": "str", "required": True},
@@ -257,8 +276,8 @@ class ZenlayerImageLine(ImageModule):
     def __init__(self, module: Any) -> None:
         super().__init__(module)
         self.prefix: str = self.params["prefix"]
-        self.line: list[dict[str, Any]] = []
-        self.before: list[dict[str, Any]] = []
+        self.before: list[dict[str, Any]] | None = None  # the line as listed, once it is
+        self.line: list[dict[str, Any]] = []  # the line as this run leaves it so far, newest first
         self.deleted: list[dict[str, Any]] = []
 
     def resume_state(self) -> dict[str, Any]:
@@ -301,20 +320,21 @@ class ZenlayerImageLine(ImageModule):
 
     def execute(self) -> dict[str, Any]:
         if self.resuming:
-            before, image = self.before, self._resumed_image()
+            made = self._resumed_image()  # the last slice's image (replaced in the line by its id), or its look goes on
         else:
             now = self.now()
             self.name = line_rules.line_name(self.prefix, now)
             self._find_zone()
-            before = self.before = self.line = self._read_line()
+            self.before = self.line = self._read_line()
             current = self._current(now)
             if current is not None:
-                return self._result(current, before, before, fresh=True)
-            image = self._adopt_or_create()
-        image = self._settle(image)
-        after = [image] + [member for member in self.line if member.get("imageId") != image.get("imageId")]
-        after = self._keep_newest(after)
-        return self._result(image, before, after, fresh=False)
+                return self._result(current, fresh=True)
+            made = self._adopt_or_create()
+        self.line = line_rules.placed(self.line, made)  # a failed wait still reports it in the line
+        image = self._settle(made)
+        self.line = line_rules.placed([member for member in self.line if member is not made], image)
+        self._keep_newest(image)
+        return self._result(image, fresh=False)
 
     def _read_line(self) -> list[dict[str, Any]]:
         with self.step("Listing the images of line %s in zone %s" % (self.prefix, self.zone_id)):
@@ -339,12 +359,25 @@ class ZenlayerImageLine(ImageModule):
             return self.line[0]
         return self._create()
 
-    def _result(self, image: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]],
-                fresh: bool) -> dict[str, Any]:
-        return {**self.partial_result(), "image": self._shape(image), "fresh": fresh,
-                "images": [shape_image(member, self.zone_id) for member in after],
-                "deleted_image_ids": [member["imageId"] for member in self.deleted],
-                "diff": {"before": {"images": names(before)}, "after": {"images": names(after)}}}
+    # -- results: the same report whether the run ends well or fails -------------------------------------------------
+
+    def partial_result(self) -> dict[str, Any]:
+        """What every result carries, a failed one too: what was deleted, and the line before and after."""
+        result = {**super().partial_result(), "deleted_image_ids": [member["imageId"] for member in self.deleted]}
+        if self.before is not None:
+            result["images"] = [shape_image(member, self.zone_id) for member in self.line]
+            result["diff"] = {"before": {"images": names(self.before)}, "after": {"images": names(self.line)}}
+        return result
+
+    def _result(self, image: dict[str, Any], fresh: bool) -> dict[str, Any]:
+        return {**self.partial_result(), "image": self._shape(image), "fresh": fresh}
+
+    def _fail(self, msg: str, **details: Any) -> None:
+        if self.deleted:  # a loss nobody would see otherwise
+            msg = "%s. Before this failure the run %s of line %s: %s" % (
+                msg.rstrip("."), "would have deleted these images" if self.check_mode else "deleted these images",
+                self.prefix, describe_image_list(self.deleted))
+        super()._fail(msg, **details)
 
     # -- deleting ----------------------------------------------------------------------------------------------------
 
@@ -352,23 +385,22 @@ class ZenlayerImageLine(ImageModule):
         for image in images:
             self._delete(image["imageId"])
             self.deleted.append(image)
+            self.line = [member for member in self.line if member is not image]
 
-    def _keep_newest(self, after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _keep_newest(self, image: dict[str, Any]) -> None:
+        """Delete what keep leaves out, never the image this run made or adopted (it may be older than the newest
+        `keep`, when `now` is older than the line's newest stamp: then it is kept besides them, with a warning)."""
         if self.params["keep"] is None:
-            return after
-        old = line_rules.beyond_keep(after, self.prefix, self.params["keep"])
-        self._delete_members(old)
-        return [member for member in after if not any(member is gone for gone in old)]
+            return
+        old = line_rules.beyond_keep(self.line, self.prefix, self.params["keep"])
+        if any(member is image for member in old):
+            self.module.warn("image %s of this run is older than the line's newest %d AVAILABLE image(s) (now is "
+                             "before their stamps): keep does not delete it, so the line keeps it besides them"
+                             % (image.get("imageName"), self.params["keep"]))
+        self._delete_members([member for member in old if member is not image])
 
-    def _check_can_create(self, instance: dict[str, Any]) -> None:
-        """Everything CreateImage would refuse is checked first; only then is room made in a full quota."""
-        self._check_zone(instance)
-        self._check_instance_status(instance)
-        quota = self._read_quota()
-        if quota_is_full(quota):
-            self._make_room(quota)  # type: ignore[arg-type]
-
-    def _make_room(self, quota: dict[str, Any]) -> None:
+    def _on_full_quota(self, quota: dict[str, Any]) -> None:
+        """Every other check passed (ImageModule._check_can_create): delete the line's oldest to make room, or refuse."""
         needed = quota["count"] - quota["maxCount"] + 1
         candidates = line_rules.room_candidates(self.line)
         if not self.params["make_room"]:
@@ -379,9 +411,34 @@ class ZenlayerImageLine(ImageModule):
             self._refuse_full_quota(quota, "make_room may delete %d image(s) of line %s, %d are needed (the newest "
                                            "AVAILABLE image of the line stays, CREATING ones are never deleted). "
                                     % (len(candidates), self.prefix, needed))
-        victims = candidates[:needed]
-        self._delete_members(victims)
-        self.line = [member for member in self.line if not any(member is gone for gone in victims)]
+        self._delete_members(candidates[:needed])
+        self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Deletes take effect late: CreateImage is sent only once the quota shows the room (or, when the API gives
+        no quota, once the deleted images are no longer listed), within wait_timeout."""
+        if self.check_mode:
+            return
+        deleted_ids = [member["imageId"] for member in self.deleted]
+
+        def look() -> tuple[dict[str, Any] | None, list[str] | None]:
+            quota = image_quota(self.client, self.zone_id)
+            if line_rules.quota_known(quota):
+                return quota, None
+            return quota, [image["imageId"] for image in describe_images(self.client, self.zone_id, imageIds=deleted_ids)]
+
+        try:
+            with self.step("Waiting for the image quota of zone %s to show the room made" % self.zone_id):
+                poll_until(look, lambda seen: line_rules.room_shown(*seen), self.params["wait_timeout"],
+                           schedule=line_rules.ROOM_WAIT, clock=self.clock)
+        except WaitTimeout as timeout:
+            quota = timeout.last[0] if timeout.last else None
+            shown = ("%s of %s custom images" % (quota["count"], quota["maxCount"]) if line_rules.quota_known(quota)
+                     else "the deleted images still listed")
+            raise ZenlayerError("make_room deleted images, but after %.0f s (wait_timeout=%s) zone %s still shows no room "
+                                "(%s), so CreateImage was not sent; another image may have taken the room, or the "
+                                "deletes are still under way: re-run the task later"
+                                % (timeout.waited, self.params["wait_timeout"], self.zone_id, shown)) from None
 
 
 def main() -> None:

@@ -181,7 +181,7 @@ class InstanceInfo(AnsibleZenlayer):
             raw = describe_instances(self.client, params["instance_ids"], zoneId=params["zone_id"],
                                      instanceName=params["name"], instanceStatus=params["status"])
         unique = {item["instanceId"]: item for item in raw if name_matches(params["name"], item.get("instanceName"))}
-        return {"instances": [shape_instance(item) for item in unique.values()]}
+        return {"instances": [shape_instance(item, self.clock.time()) for item in unique.values()]}
 
 
 def main() -> None:

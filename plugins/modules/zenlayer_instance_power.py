@@ -330,7 +330,7 @@ class InstancePower(AnsibleZenlayer):
         return self.instance_ids
 
     def instances(self) -> list[dict[str, Any]]:
-        return [shape_instance(dict(self.raw[instance_id], instanceStatus=self.statuses.get(instance_id)))
+        return [shape_instance(dict(self.raw[instance_id], instanceStatus=self.statuses.get(instance_id)), self.clock.time())
                 for instance_id in self.instance_ids if instance_id in self.raw]
 
     # -- reading ---------------------------------------------------------------------------------------------------

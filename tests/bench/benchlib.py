@@ -123,3 +123,17 @@ def tempdir(prefix: str) -> str:
 
 def cleanup(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def update_section(path: str, start: str, end: str, section: str) -> None:
+    """Replace the block between the markers `start` and `end` in the page `path` (append it when absent)."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    block = "%s\n%s%s\n" % (start, section, end)
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    write(path, text)

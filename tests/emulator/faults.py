@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 FAULT_KINDS = ("throttle", "error", "slow", "drop", "timeout", "lose_response", "lose_response_5xx",
-               "performed_error", "performed_drop", "performed_timeout")
+               "performed_error", "performed_drop", "performed_timeout", "then_patch")
 # kinds whose action is performed before the (faulty) answer
-PERFORMING_KINDS = ("slow", "lose_response", "lose_response_5xx", "performed_error", "performed_drop", "performed_timeout")
+PERFORMING_KINDS = ("slow", "lose_response", "lose_response_5xx", "performed_error", "performed_drop", "performed_timeout",
+                    "then_patch")
 # a held answer never outlives this, so a forgotten rule cannot hang a test run
 MAX_HOLD_SECONDS = 300.0
 DEFAULT_RETRY_AFTER = 1
@@ -36,6 +37,8 @@ class FaultRule:
     message: str = "The service is temporarily unavailable (injected fault)."
     delay: float = 1.0
     retry_after: int = DEFAULT_RETRY_AFTER
+    page: int | None = None
+    patch: dict | None = None
     added_at: float = 0.0
     skipped: int = 0
     fired: int = 0
@@ -63,6 +66,7 @@ class FaultRule:
         rule.retry_after = int(raw.get("retry_after", rule.retry_after))
         if rule.retry_after < 0:
             raise FaultRuleError("retry_after must be a non-negative integer")
+        rule.page, rule.patch = _page_of(raw), _patch_of(raw, kind)
         return rule
 
     @property
@@ -84,8 +88,27 @@ class FaultRule:
         """JSON view with the remaining count."""
         return {"action": self.action, "kind": self.kind, "times": self.times, "after": self.after,
                 "for_seconds": self.for_seconds, "status": self.status, "code": self.code, "delay": self.delay,
-                "retry_after": self.retry_after, "performs": self.performs, "skipped": self.skipped, "fired": self.fired,
+                "retry_after": self.retry_after, "page": self.page, "patch": self.patch, "performs": self.performs,
+                "skipped": self.skipped, "fired": self.fired,
                 "remaining": self.remaining(), "active": self.active(now)}
+
+
+def _page_of(raw: dict) -> int | None:
+    """The optional `page` of a rule: it then matches only the requests for that pageNum."""
+    page = raw.get("page")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+        raise FaultRuleError("page must be a page number (an integer >= 1) or null")
+    return page
+
+
+def _patch_of(raw: dict, kind: str) -> dict | None:
+    """The /_emulator/patch document a then_patch rule applies once its request is answered."""
+    patch = raw.get("patch")
+    if kind == "then_patch" and not (isinstance(patch, dict) and patch):
+        raise FaultRuleError("a then_patch rule needs patch: a /_emulator/patch document (an object)")
+    if kind != "then_patch" and patch is not None:
+        raise FaultRuleError("patch is only for the kind then_patch")
+    return patch
 
 
 class FaultBook:
@@ -115,12 +138,15 @@ class FaultBook:
         with self._lock:
             return [rule.to_json(now) for rule in self._rules]
 
-    def take(self, action: str) -> FaultRule | None:
-        """The rule that fires for this request, if any (its counters are updated)."""
+    def take(self, action: str, page: Any = None) -> FaultRule | None:
+        """The rule that fires for this request, if any (its counters are updated). `page` is the request's pageNum:
+        a rule with a page only sees (and counts) the requests for that page."""
         now = self._clock()
         with self._lock:
             for rule in self._rules:
                 if rule.action not in ("*", action) or not rule.active(now):
+                    continue
+                if rule.page is not None and rule.page != page:
                     continue
                 if rule.skipped < rule.after:
                     rule.skipped += 1

@@ -37,6 +37,7 @@ SEEDS_DIR = os.path.join(_HERE, "seeds")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 SERVICE_VERSIONS = {"vm": "2023-03-13", "zrm": "2025-10-14"}
+EMULATOR_CLOCK_ENV = "ZENLAYERCLOUD_EMULATOR_CLOCK"
 
 
 class Credentials(NamedTuple):
@@ -89,10 +90,20 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     seed: a dict (written to a temp file) or the path of a seed file.  state_file: kept across restart(); when None a
     temp state file is used so restart() still keeps the world.  tls: (cert_path, key_path) to serve HTTPS.
+    harsh, async_lag, async_jitter, image_list_lag, imaging_tail, random_seed: the timing knobs (README.md, "Timing
+    knobs"); None = the seed's.  clock_epoch: where the emulator's scaled time starts (default: the first start).
     """
 
     def __init__(self, seed: dict | str, *, time_scale: float = 1.0, rate_limit: float = 0, state_file: str | None = None,
-                 log_file: str | None = None, tls: tuple[str, str] | None = None, extra_args: tuple | list = ()) -> None:
+                 log_file: str | None = None, tls: tuple[str, str] | None = None, extra_args: tuple | list = (),
+                 harsh: bool = False, async_lag: float | None = None, async_jitter: float | None = None,
+                 image_list_lag: float | None = None, imaging_tail: float | None = None, random_seed: int | None = None,
+                 clock_epoch: float | None = None) -> None:
+        self.timing = {"async_lag": async_lag, "async_jitter": async_jitter, "image_list_lag": image_list_lag,
+                       "imaging_tail": imaging_tail, "random_seed": random_seed}
+        self.harsh = harsh
+        self.clock_epoch = clock_epoch
+        self._started_once = False
         self._tmpdir = tempfile.mkdtemp(prefix="zenlayer-emulator-")
         if isinstance(seed, dict):
             self.seed = seed
@@ -135,7 +146,12 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
     def _command(self, port: int) -> list[str]:
         cmd = [sys.executable, SERVER_SCRIPT, "--port", str(port), "--seed", self.seed_file,
                "--state", self.state_file, "--time-scale", repr(float(self.time_scale)),
-               "--rate-limit", repr(float(self.rate_limit))]
+               "--rate-limit", repr(float(self.rate_limit)), "--clock-epoch", repr(float(self.clock_epoch))]
+        if not self._started_once:  # a restart keeps the knobs of the state file, patched ones included
+            cmd += ["--harsh"] if self.harsh else []
+            for name, value in self.timing.items():
+                if value is not None:
+                    cmd += ["--" + name.replace("_", "-"), repr(value)]
         if self.log_file:
             cmd += ["--log", self.log_file]
         if self.tls:
@@ -144,6 +160,8 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     def start(self, port: int | None = None) -> Emulator:
         """Spawn server.py (port 0 = any free one) and wait up to 10 s for 'listening on ...'."""
+        if self.clock_epoch is None:
+            self.clock_epoch = time.time()
         with open(self.stderr_file, "ab") as stderr:
             self.process = subprocess.Popen(self._command(port or 0), stdout=subprocess.PIPE, stderr=stderr,  # pylint: disable=consider-using-with
                                             stdin=subprocess.DEVNULL)
@@ -158,6 +176,7 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
             raise EmulatorError("emulator did not start (first line %r); stderr:\n%s" % (first, self._stderr_tail()))
         self.url = first[len("listening on "):]
         self.port = int(self.url.rsplit(":", 1)[1])
+        self._started_once = True
         return self
 
     def _stderr_tail(self) -> str:
@@ -215,10 +234,26 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
         self.close()
 
     def env(self) -> dict[str, str]:
-        """Environment for the collection / SDK / Terraform to talk to this emulator."""
-        return {"ZENLAYERCLOUD_ACCESS_KEY_ID": self.credentials.access_key_id or "",
-                "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD": self.credentials.access_key_password or "",
-                "ZENLAYERCLOUD_DOMAIN": self.domain, "ZENLAYERCLOUD_SCHEME": self.scheme}
+        """Environment for the collection / SDK / Terraform to talk to this emulator; with a time scale of at most 1,
+        ZENLAYERCLOUD_EMULATOR_CLOCK too, so the modules run on the emulator's time (see now())."""
+        env = {"ZENLAYERCLOUD_ACCESS_KEY_ID": self.credentials.access_key_id or "",
+               "ZENLAYERCLOUD_ACCESS_KEY_PASSWORD": self.credentials.access_key_password or "",
+               "ZENLAYERCLOUD_DOMAIN": self.domain, "ZENLAYERCLOUD_SCHEME": self.scheme}
+        if self.clock_setting():
+            env[EMULATOR_CLOCK_ENV] = self.clock_setting()
+        return env
+
+    def clock_setting(self) -> str | None:
+        """"<epoch>:<time_scale>", the value of ZENLAYERCLOUD_EMULATOR_CLOCK (None when time_scale is not in (0, 1])."""
+        if self.clock_epoch is None or not 0 < self.time_scale <= 1:
+            return None
+        return "%r:%r" % (float(self.clock_epoch), float(self.time_scale))
+
+    def now(self) -> float:
+        """The emulator's time (unix seconds), what a module's clock.time() reads: compare record expiries with it."""
+        if not self.clock_setting():
+            return time.time()
+        return self.clock_epoch + (time.time() - self.clock_epoch) / self.time_scale
 
     # -- admin endpoints -----------------------------------------------------------------------------------------
 
@@ -273,7 +308,8 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
 
     def patch(self, **spec: Any) -> None:
         """POST /_emulator/patch: instances={id: {...}}, images={...}, delete_instances=[...], timings={...}, image_quota=...,
-        async_lag=seconds, tag_denied_keys=[...], zrm_denied_keys=[...]"""
+        async_lag=seconds, async_jitter=, image_list_lag=, imaging_tail=, harsh=True, random_seed=N,
+        tag_denied_keys=[...], zrm_denied_keys=[...], denied_actions={key id: [actions]}"""
         self.admin("POST", "patch", spec)
 
     def set_async_lag(self, seconds: float) -> None:

@@ -6,6 +6,7 @@ The first line on stdout is "listening on http://127.0.0.1:PORT".  See README.md
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ if _HERE not in sys.path:
 
 import faults  # noqa: E402  pylint: disable=wrong-import-position
 import signing  # noqa: E402  pylint: disable=wrong-import-position
-from world import VM_ACTIONS, ZRM_ACTIONS, ApiError, PatchError, World  # noqa: E402  pylint: disable=wrong-import-position
+from world import HARSH, TIMING_KNOBS, VM_ACTIONS, ZRM_ACTIONS, ApiError, PatchError, World  # noqa: E402  pylint: disable=wrong-import-position
 
 API_PREFIX = "/api/v2/"
 ADMIN_PREFIX = "/_emulator/"
@@ -242,13 +243,15 @@ class Emulator:
         return 200, {"requestId": call.request_id, "response": response}
 
     def _with_fault(self, call: ApiCall) -> tuple[int, dict]:
-        rule = self.faults.take(call.action)
+        rule = self.faults.take(call.action, call.body.get("pageNum"))
         if rule is None:
             return self._perform(call)
         call.fault = rule.kind
         if rule.kind == "slow":
             time.sleep(rule.delay)
             return self._perform(call)
+        if rule.kind == "then_patch":
+            return self._perform_then_patch(call, rule)
         if rule.performs:
             return self._perform_then_fail(call, rule)
         if rule.kind == "throttle":
@@ -257,6 +260,15 @@ class Emulator:
         if rule.kind == "error":
             raise ApiError(rule.status, rule.code, rule.message)
         raise NoAnswer(rule.delay if rule.kind == "timeout" else 0.0)
+
+    def _perform_then_patch(self, call: ApiCall, rule: faults.FaultRule) -> tuple[int, dict]:
+        """Answer as usual, then change the world (the account changes between two pages of a listing, ...)."""
+        answer = self._perform(call)
+        try:
+            self.world.patch(copy.deepcopy(rule.patch))
+        except PatchError as error:
+            raise ApiError(500, "EMULATOR_FAULT_RULE_BROKEN", "The then_patch rule's patch failed: %s" % error) from None
+        return answer
 
     def _perform_then_fail(self, call: ApiCall, rule: faults.FaultRule) -> tuple[int, dict]:
         """Perform (accept) the action, then answer as the rule says, whatever the action's own answer was."""
@@ -335,6 +347,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
         """Requests are logged as JSON by the emulator, not on stderr."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header tells the emulator's (scaled) time, the time a module's clock reads."""
+        return super().date_time_string(self.emulator.world.emulator_time() if timestamp is None else timestamp)
 
     def _read_body(self) -> bytes | None:
         length = self.headers.get("Content-Length")
@@ -426,19 +442,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--async-lag", type=float, default=None,
                         help="seconds (x --time-scale) between accepting a write and its visible effect "
                              "(default: the seed's or state's async_lag, else 0)")
+    add_timing_arguments(parser)
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
-    if args.async_lag is not None and args.async_lag < 0:
-        parser.error("--async-lag must be >= 0")
+    for name in TIMING_KNOBS:
+        if getattr(args, name) is not None and not 0 <= getattr(args, name) < float("inf"):
+            parser.error("--%s must be a number of seconds >= 0" % name.replace("_", "-"))
+    if args.clock_epoch is not None and not 0 < args.clock_epoch < float("inf"):
+        parser.error("--clock-epoch must be unix seconds (> 0)")
     if not args.seed and not (args.state and os.path.exists(args.state)):
         parser.error("--seed is required unless --state names an existing state file")
     return args
 
 
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--async-jitter, --image-list-lag, --imaging-tail, --random-seed, --harsh, --clock-epoch."""
+    parser.add_argument("--async-jitter", type=float, default=None,
+                        help="each write's lag gets a random extra of 0 to this many seconds (x --time-scale), so "
+                             "effects can apply out of order (default: the seed's or state's async_jitter, else 0)")
+    parser.add_argument("--image-list-lag", type=float, default=None,
+                        help="a new image is listed by DescribeImages this many seconds (x --time-scale) after its "
+                             "instance shows IMAGING (default: the seed's or state's image_list_lag, else 0)")
+    parser.add_argument("--imaging-tail", type=float, default=None,
+                        help="an instance stays IMAGING this many seconds (x --time-scale) after its image is done "
+                             "(default: the seed's or state's imaging_tail, else 0)")
+    parser.add_argument("--random-seed", type=int, default=None,
+                        help="seed of the jitter's draws (default: the seed's or state's random_seed, else 1)")
+    parser.add_argument("--harsh", action="store_true",
+                        help="the harshest timing: %s (each x --time-scale), unless given on their own"
+                             % ", ".join("--%s %g" % (k.replace("_", "-"), v) for k, v in HARSH.items()))
+    parser.add_argument("--clock-epoch", type=float, default=None,
+                        help="unix time from which the emulator's time runs 1/--time-scale as fast as the wall clock "
+                             "(default: the state's, else the start); see ZENLAYERCLOUD_EMULATOR_CLOCK")
+
+
 def make_server(args: argparse.Namespace) -> tuple[EmulatorHTTPServer, Emulator, str]:
     """Build (server, emulator, scheme) bound to 127.0.0.1."""
-    world = World.load(args.seed, args.state, args.time_scale, args.async_lag)
+    settings = {name: getattr(args, name) for name in TIMING_KNOBS + ("random_seed", "harsh", "clock_epoch")}
+    world = World.load(args.seed, args.state, args.time_scale, settings=settings)
     emulator = Emulator(world, rate_limit=args.rate_limit, max_skew=args.max_skew, log_file=args.log,
                         host_aliases=tuple(args.host_alias))
     handler = type("BoundHandler", (Handler,), {"emulator": emulator})

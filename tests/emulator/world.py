@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import re
 import secrets
 import tempfile
@@ -33,6 +34,12 @@ TAG_TEXT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_TAGS = 20
 # the emulator's own name for what DescribeResourceByTags calls a VM instance (Zenlayer's value is not published)
 INSTANCE_RESOURCE_TYPE = "instance"
+# The timing knobs (seconds, x time scale; 0 = off) and their values in the harsh mode (--harsh, harsh=True,
+# {"harsh": true}): writes take effect 2-3 s late and in any order, a new image is listed 3 s after its instance shows
+# IMAGING, and the instance stays IMAGING 3 s after its image is done. See README.md, "Timing knobs".
+HARSH = {"async_lag": 2.0, "async_jitter": 1.0, "image_list_lag": 3.0, "imaging_tail": 3.0}
+TIMING_KNOBS = tuple(HARSH)
+DEFAULT_RANDOM_SEED = 1
 
 
 class ApiError(Exception):
@@ -266,7 +273,7 @@ def normalize_image(raw: dict, now: float) -> dict:
         "imageType": "PUBLIC_IMAGE" if public else "CUSTOM_IMAGE",
         "imageSize": "20", "imageDescription": None, "imageVersion": "1", "imageStatus": "AVAILABLE",
         "category": "Ubuntu", "osType": "linux", "zoneId": None, "instanceId": None,
-        "createTime": iso_time(now), "pending": None,
+        "createTime": iso_time(now), "pending": None, "listedAt": None,
     }
     image.update(raw)
     image["imageSize"] = str(image["imageSize"])
@@ -316,17 +323,25 @@ class World:
         self.timings.update(data.get("timings", {}))
         self.events: list[dict] = list(data.get("events", []))
         self.async_lag = check_lag(data.get("async_lag", 0.0))
+        self.async_jitter = check_lag(data.get("async_jitter", 0.0), "async_jitter")
+        self.image_list_lag = check_lag(data.get("image_list_lag", 0.0), "image_list_lag")
+        self.imaging_tail = check_lag(data.get("imaging_tail", 0.0), "imaging_tail")
+        self.random_seed = check_random_seed(data.get("random_seed", DEFAULT_RANDOM_SEED))
+        self.jitter_draws = int(data.get("jitter_draws", 0))
+        self.clock_epoch = check_epoch(data.get("clock_epoch", now))
         self.accepted: list[dict] = list(data.get("accepted", []))
         self.effect_log: list[dict] = list(data.get("effect_log", []))
         self.tag_denied_keys: list[str] = check_key_list("tag_denied_keys", data.get("tag_denied_keys"))
         self.zrm_denied_keys: list[str] = check_key_list("zrm_denied_keys", data.get("zrm_denied_keys"))
+        self.denied_actions: dict[str, list[str]] = check_denied_actions(data.get("denied_actions"))
 
     # -- construction and persistence ------------------------------------------------------------------------------
 
     @classmethod
     def load(cls, seed_file: str | None, state_file: str | None, time_scale: float = 1.0,
-             async_lag: float | None = None) -> World:
-        """Load the state file when it exists, else the seed file; async_lag (when given) overrides both."""
+             async_lag: float | None = None, settings: dict | None = None) -> World:
+        """Load the state file when it exists, else the seed file; async_lag and the settings given (the /patch
+        settings: harsh, the timing knobs, random_seed; and clock_epoch) override both."""
         if state_file and os.path.exists(state_file):
             with open(state_file, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -336,8 +351,12 @@ class World:
         else:
             raise ValueError("a --seed file is required when there is no state file yet")
         world = cls(data, time_scale=time_scale, state_file=state_file)
+        settings = {key: value for key, value in (settings or {}).items() if value is not None and value is not False}
         if async_lag is not None:
-            world.async_lag = check_lag(async_lag)
+            settings["async_lag"] = async_lag
+        if "clock_epoch" in settings:
+            world.clock_epoch = check_epoch(settings.pop("clock_epoch"))
+        world.apply_settings(settings)
         with world.lock:
             world.save()
         return world
@@ -351,6 +370,9 @@ class World:
             "quota": {"default": self.quota_default, "overrides": self.quota_overrides},
             "timings": self.timings, "events": self.events, "async_lag": self.async_lag, "accepted": self.accepted,
             "effect_log": self.effect_log, "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
+            "denied_actions": self.denied_actions,
+            "async_jitter": self.async_jitter, "image_list_lag": self.image_list_lag, "imaging_tail": self.imaging_tail,
+            "random_seed": self.random_seed, "jitter_draws": self.jitter_draws, "clock_epoch": self.clock_epoch,
         }
 
     def save(self) -> None:
@@ -374,6 +396,22 @@ class World:
 
     def _delay(self, timing: str) -> float:
         return float(self.timings.get(timing, DEFAULT_TIMINGS[timing])) * self.time_scale
+
+    def clock_scaled(self) -> bool:
+        """Whether modules can run on this world's scaled clock (ZENLAYERCLOUD_EMULATOR_CLOCK takes 0 < scale <= 1)."""
+        return 0.0 < self.time_scale <= 1.0
+
+    def emulator_time(self, wall: float | None = None) -> float:
+        """The emulator's time at a wall-clock time (default: now), what a module's clock.time() reads with
+        ZENLAYERCLOUD_EMULATOR_CLOCK set: clock_epoch + (wall - clock_epoch) / time_scale."""
+        wall = self.clock() if wall is None else wall
+        if not self.clock_scaled():
+            return wall
+        return self.clock_epoch + (wall - self.clock_epoch) / self.time_scale
+
+    def clock_setting(self) -> str | None:
+        """The value of ZENLAYERCLOUD_EMULATOR_CLOCK for this world ("<epoch>:<scale>"), None when not scaled."""
+        return "%r:%r" % (self.clock_epoch, self.time_scale) if self.clock_scaled() else None
 
     def _record(self, kind: str, obj_id: str, old: str, new: str, wall: float) -> None:
         self.events.append({"ts": wall, "kind": kind, "id": obj_id, "from": old, "to": new})
@@ -422,16 +460,27 @@ class World:
     # -- asynchronous acceptance -----------------------------------------------------------------------------------
 
     def lag(self) -> float:
-        """Seconds between accepting a write and its effect (async_lag x time scale)."""
+        """Seconds between accepting a write and its effect, without the jitter (async_lag x time scale)."""
         return self.async_lag * self.time_scale
 
+    def _write_lag(self) -> float:
+        """The lag of the write being accepted: async_lag plus a random extra in [0, async_jitter], x time scale.
+        The n-th draw depends only on random_seed and n (kept in the state file), so a run can be replayed."""
+        extra = 0.0
+        if self.async_jitter > 0:
+            draw = random.Random("%s:%d" % (self.random_seed, self.jitter_draws))  # nosec: not for security
+            extra = draw.uniform(0.0, self.async_jitter)
+            self.jitter_draws += 1
+        return (self.async_lag + extra) * self.time_scale
+
     def _accept(self, action: str, plan: dict, now: float) -> None:
-        """Apply a validated write now (lag 0) or queue its effect for now + lag."""
-        if self.lag() <= 0:
+        """Apply a validated write now (lag 0) or queue its effect for now + its lag."""
+        lag = self._write_lag()
+        if lag <= 0:
             getattr(self, "_apply_" + action)(plan, now)
             return
         self.accepted.append({"effectId": "eff-" + secrets.token_hex(6), "action": action, "plan": plan,
-                              "accepted_at": now, "at": now + self.lag()})
+                              "accepted_at": now, "at": now + lag})
 
     def _apply_effect(self, effect: dict) -> None:
         self.accepted.remove(effect)
@@ -461,7 +510,11 @@ class World:
             return payload
 
     def _check_permission(self, action: str, caller: str | None) -> None:
-        if caller is None or action not in ZRM_ACTIONS:
+        if caller is None:
+            return
+        if action in self.denied_actions.get(caller, ()):
+            raise ApiError(403, ACTION_DENIED_CODE, "The access key '%s' is not allowed to call %s." % (caller, action))
+        if action not in ZRM_ACTIONS:
             return
         if caller in self.zrm_denied_keys or (action in MUTATING_ACTIONS and caller in self.tag_denied_keys):
             raise ApiError(403, "OPERATION_DENIED_TAG_PERMISSION",
@@ -536,6 +589,8 @@ class World:
             "imageVersion": "1", "imageStatus": "CREATING", "category": inst.get("category") if inst else None,
             "osType": inst.get("osType") if inst else None, "zoneId": inst["zoneId"] if inst else plan.get("zoneId"),
             "instanceId": plan["instanceId"]}, now)
+        if self.image_list_lag > 0:
+            image["listedAt"] = now + self.image_list_lag * self.time_scale
         self.images[image["imageId"]] = image
         self._record("image", image["imageId"], None, "CREATING", now)
         delay = self._delay("image_seconds")
@@ -547,12 +602,13 @@ class World:
         outcome = "UNAVAILABLE" if str(inst.get("imageOutcome", "AVAILABLE")).upper() == "UNAVAILABLE" else "AVAILABLE"
         self._set_status("instance", inst, "IMAGING", now)
         self._schedule(image, outcome, delay, now)
-        # a second accepted CreateImage keeps the instance IMAGING until the last image is done
-        ends = max(now + delay, (inst.get("pending") or {}).get("at", 0.0))
+        # the instance stays IMAGING imaging_tail after its image is done; a second accepted CreateImage keeps it
+        # IMAGING until the last image is done
+        ends = max(now + delay + self.imaging_tail * self.time_scale, (inst.get("pending") or {}).get("at", 0.0))
         self._schedule(inst, "STOPPED", ends - now, now)
         return []
 
-    def _act_DescribeImages(self, body: dict, _now: float) -> dict:  # pylint: disable=invalid-name
+    def _act_DescribeImages(self, body: dict, now: float) -> dict:  # pylint: disable=invalid-name
         zone_id = param(body, "zoneId", "str", required=True)
         if zone_id not in self.zones:
             raise ApiError(404, "INVALID_ZONE_NOT_FOUND", "The zone '%s' does not exist." % zone_id)
@@ -563,6 +619,8 @@ class World:
         for image in self.images.values():
             if image["zoneId"] not in (None, zone_id):
                 continue
+            if image.get("listedAt") is not None and image["listedAt"] > now:
+                continue  # made, but not listed yet (image_list_lag)
             if image_ids is not None and image["imageId"] not in image_ids:
                 continue
             if name is not None and name not in (image["imageName"] or ""):
@@ -828,8 +886,13 @@ class World:
                 "zones": list(self.zones.values()),
                 "quota": {"default": self.quota_default, "overrides": self.quota_overrides, "zones": quota},
                 "timings": self.timings, "time_scale": self.time_scale, "async_lag": self.async_lag,
+                "async_jitter": self.async_jitter, "image_list_lag": self.image_list_lag,
+                "imaging_tail": self.imaging_tail, "random_seed": self.random_seed, "jitter_draws": self.jitter_draws,
+                "clock": {"epoch": self.clock_epoch, "time_scale": self.time_scale, "now": self.emulator_time(),
+                          "env": self.clock_setting()},
                 "accepted": self.accepted, "effects": self.effect_log,
                 "tag_denied_keys": self.tag_denied_keys, "zrm_denied_keys": self.zrm_denied_keys,
+                "denied_actions": self.denied_actions,
             })
 
     def event_list(self) -> list[dict]:
@@ -860,15 +923,27 @@ class World:
                 for zone_id, fields in (spec["zones"] or {}).items():
                     self.zones.setdefault(zone_id, {"zoneId": zone_id, "zoneName": zone_id, "supportImage": True})
                     self.zones[zone_id].update(fields)
-            self._patch_settings(spec)
+            self.apply_settings(spec)
             self.save()
 
-    def _patch_settings(self, spec: dict) -> None:
-        if "async_lag" in spec:
-            self.async_lag = check_lag(spec["async_lag"])
+    def apply_settings(self, spec: dict) -> None:
+        """The settings of a patch (or of the command line): harsh (true: every timing knob at its HARSH value,
+        unless the same spec gives it), the timing knobs, random_seed, the denied keys."""
+        if "harsh" in spec and not isinstance(spec["harsh"], bool):
+            raise PatchError("harsh must be true or false, not %r" % (spec["harsh"],))
+        knobs = dict(HARSH) if spec.get("harsh") else {}
+        knobs.update({name: spec[name] for name in TIMING_KNOBS if name in spec})
+        checked = {name: check_lag(value, name) for name, value in knobs.items()}
+        random_seed = check_random_seed(spec["random_seed"]) if "random_seed" in spec else None
+        for name, value in checked.items():
+            setattr(self, name, value)
+        if random_seed is not None and random_seed != self.random_seed:
+            self.random_seed, self.jitter_draws = random_seed, 0
         for name in ("tag_denied_keys", "zrm_denied_keys"):
             if name in spec:
                 setattr(self, name, check_key_list(name, spec[name]))
+        if "denied_actions" in spec:
+            self.denied_actions = check_denied_actions(spec["denied_actions"])
 
     def _patch_record(self, kind: str, obj_id: str, fields: dict, now: float) -> None:
         if not isinstance(fields, dict):
@@ -891,10 +966,24 @@ class World:
             self._set_status(kind, record, new_status, now)
 
 
-def check_lag(value: Any) -> float:
-    """async_lag: a number of seconds >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise PatchError("async_lag must be a number of seconds >= 0, not %r" % (value,))
+def check_lag(value: Any, name: str = "async_lag") -> float:
+    """A timing knob (async_lag, async_jitter, image_list_lag, imaging_tail): a finite number of seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise PatchError("%s must be a number of seconds >= 0, not %r" % (name, value))
+    return float(value)
+
+
+def check_random_seed(value: Any) -> int:
+    """random_seed: an integer (the jitter's draws depend only on it and their number)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PatchError("random_seed must be an integer, not %r" % (value,))
+    return value
+
+
+def check_epoch(value: Any) -> float:
+    """clock_epoch: unix seconds, a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise PatchError("clock_epoch must be unix seconds (a number > 0), not %r" % (value,))
     return float(value)
 
 
@@ -905,6 +994,19 @@ def check_key_list(name: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise PatchError("%s must be a list of access key ids" % name)
     return list(value)
+
+
+def check_denied_actions(value: Any) -> dict[str, list[str]]:
+    """denied_actions: {access key id: [action, ...]}, the actions (of either service) that key is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise PatchError("denied_actions must be an object of access key id: [action names]")
+    for key, actions in value.items():
+        if not isinstance(actions, list) or any(action not in ACTIONS for action in actions):
+            raise PatchError("denied_actions of %s must be a list of action names (%s), not %r"
+                             % (key, ", ".join(ACTIONS), actions))
+    return {key: list(actions) for key, actions in value.items()}
 
 
 def check_pending(kind: str, obj_id: str, pending: Any) -> None:
@@ -922,6 +1024,8 @@ VM_ACTIONS = ("CreateImage", "DescribeImages", "DeleteImages", "ModifyImagesAttr
               "DescribeZones", "DescribeDisks")
 ZRM_ACTIONS = ("ModifyResourceTags", "DescribeResourceTags", "DescribeResourceByTags")
 ACTIONS = VM_ACTIONS + ZRM_ACTIONS
+# The emulator's own code for an action an access key may not call (`denied_actions`); Zenlayer documents none.
+ACTION_DENIED_CODE = "OPERATION_DENIED_ACTION_PERMISSION"
 # writes: validated at once, applied at once or after the async lag (each has a _apply_<action>)
 MUTATING_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
                     "RebootInstances", "ModifyResourceTags")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -246,6 +247,89 @@ def _inventory_update(tmp_path: Path, injected_env: dict, runner_env: dict) -> d
     return json.loads(out) if isinstance(out, str) else out
 
 
+PROBE_CONNECTION = '''
+from __future__ import annotations
+
+import socket
+
+from ansible.errors import AnsibleConnectionFailure
+from ansible.plugins.connection.local import Connection as LocalConnection
+
+DOCUMENTATION = """
+name: tcp_probe
+short_description: Run tasks on the controller after a TCP connection to the host's address
+description:
+  - A helper of tests/integration/test_awx_runner.py. It connects to ansible_host (ansible_port) over TCP, sends
+    the address it used, then runs the tasks on the controller as the local connection does.
+author: zenlayer.cloud maintainers (@zenlayer-cloud)
+options:
+  remote_addr:
+    description: The address to connect to.
+    vars:
+      - name: inventory_hostname
+      - name: ansible_host
+  port:
+    description: The TCP port.
+    type: int
+    vars:
+      - name: ansible_port
+extends_documentation_fragment:
+  - connection_pipelining
+"""
+
+
+class Connection(LocalConnection):
+    transport = "tcp_probe"
+
+    def _connect(self):
+        if not self._connected:
+            address = self.get_option("remote_addr")
+            if not isinstance(address, str):
+                raise AnsibleConnectionFailure("ansible_host is not an address: %r" % (address,))
+            with socket.create_connection((address, self.get_option("port")), timeout=10) as probe:
+                probe.sendall(("%s\\n" % address).encode("utf-8"))
+        return super()._connect()
+'''
+PROBE_PLAYBOOK = """\
+- name: Reach every host of the group at its ansible_host
+  hosts: tag_role_web
+  connection: tcp_probe
+  gather_facts: false
+  tasks:
+    - name: Ping through the connection
+      ansible.builtin.ping:
+"""
+
+
+class _ProbeListener:
+    """A listening TCP socket on 127.0.0.1 (no thread: the kernel queues the connections, each with its line, until
+    they are read after the job); closed with the context."""
+
+    def __init__(self, backlog: int = 16) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(backlog)
+        self.port = self._socket.getsockname()[1]
+
+    def lines(self) -> list[str]:
+        """The line sent by each connection queued so far."""
+        self._socket.settimeout(0.5)
+        found = []
+        while True:
+            try:
+                connection, _peer = self._socket.accept()
+            except (socket.timeout, BlockingIOError):
+                return found
+            with connection, connection.makefile("rb") as stream:
+                found.append(stream.readline(200).decode("utf-8", "replace").strip())
+
+    def __enter__(self) -> "_ProbeListener":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._socket.close()
+
+
 def _inventory_script(imported: dict) -> str:
     """The job's inventory as AWX hands it over: an executable script printing the imported inventory."""
     return "#!%s\nimport sys\nsys.stdout.write(%r if '--list' in sys.argv else '{}')\n" % (sys.executable, json.dumps(imported))
@@ -260,12 +344,16 @@ def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_envir
     for instance in seed["instances"]:
         if instance["instanceId"] in WEB_TAGGED:
             instance["tags"] = [{"key": "role", "value": WEB_TAGGED[instance["instanceId"]]}]
+            instance["publicIpAddresses"] = ["127.0.0.1"]  # ansible_host: where the probe connection goes
     with harness.Emulator(seed, time_scale=TIME_SCALE) as emu:
         injected, _safe = render_injected_env(_key_pair_inputs(emu))
         runner_env = _runner_env(collections_root, tmp_path)
         imported = _inventory_update(tmp_path, injected, runner_env)
         assert sorted(imported["tag_role_web"]["hosts"]) == ["app-fra-1", "web-1", "web-2"]
-        assert "zenlayer_instance_id" in json.dumps(imported["_meta"]["hostvars"]["web-1"])
+        web = imported["_meta"]["hostvars"]["web-1"]
+        # AWX stores and shows what it imports: plain strings, not {"__ansible_unsafe": ...}
+        assert isinstance(web["ansible_host"], str) and web["ansible_host"] == "127.0.0.1", web.get("ansible_host")
+        assert isinstance(web["zenlayer_instance_id"], str) and web["zenlayer_instance_id"] == "ins-hkg-web-0001"
         assert emu.credentials.access_key_password not in json.dumps(imported)
 
         private = _private_data_dir(tmp_path, injected, _inventory_script(imported))
@@ -278,6 +366,21 @@ def test_inventory_source_then_image_play_over_a_tag_group(tmp_path, clean_envir
                            ("ins-hkg-web-0002", "web-2-golden")]
         after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}
         assert after == before
+        _assert_the_play_connects_with_ansible_host(tmp_path, private, runner_env)
+
+
+def _assert_the_play_connects_with_ansible_host(tmp_path: Path, private: Path, runner_env: dict) -> None:
+    """A job over the imported group whose connection goes to each host's ansible_host: every host answers."""
+    plugins = tmp_path / "connection_plugins"
+    plugins.mkdir()
+    (plugins / "tcp_probe.py").write_text(PROBE_CONNECTION, encoding="utf-8")
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text(PROBE_PLAYBOOK, encoding="utf-8")
+    with _ProbeListener() as listener:
+        runner, events = _run_job(private, playbook, dict(runner_env, ANSIBLE_CONNECTION_PLUGINS=str(plugins)),
+                                  {"ansible_port": listener.port}, forks=3)
+        _assert_job_succeeded(runner, events, ["app-fra-1", "web-1", "web-2"])
+        assert listener.lines() == ["127.0.0.1"] * 3
 
 
 def test_fleet_path_job_in_one_cycle_with_key_credential(tmp_path, clean_environment, collections_root, harness) -> None:  # pylint: disable=unused-argument

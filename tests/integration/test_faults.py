@@ -135,6 +135,9 @@ FAULTS: dict[str, dict[str, Any]] = {
         "rules": [{"action": action, "kind": "slow", "delay": 2.5, "times": 1} for action in WRITE_ACTIONS]
         + [{"action": "*", "kind": "slow", "delay": 2.5, "times": 1}],
         "connection": {"client_timeout": 1}, "expect": "success",
+        # client_timeout and the fault's delay are real seconds, the module's 10 s look for the write's effect runs on
+        # the emulator's time: at 0.25 it lasts 2.5 s, and the write, done 1.5 s after the client gave up, is seen
+        "time_scale": 0.25,
     },
     "write done but its answer lost (connection closed)": {
         "rules": [{"action": action, "kind": "lose_response", "times": 1} for action in WRITE_ACTIONS],
@@ -176,7 +179,7 @@ def test_fault(fault: str, target: str, tmp_path: Path, harness, collections_roo
     spec = FAULTS[fault]
     log = tmp_path / "emulator.log"
     with Scenario("faults", fault, target, fault=str(spec["rules"]), expect=spec["expect"]) as sc, \
-            harness.Emulator(secret_seed(), time_scale=TIME_SCALE, log_file=str(log)) as emu:
+            harness.Emulator(secret_seed(), time_scale=spec.get("time_scale", TIME_SCALE), log_file=str(log)) as emu:
         emu.add_faults(*spec["rules"])
         run = run_playbook(emu, collections_root, plays_for(target, spec.get("connection")), tmp_dir=tmp_path,
                            verbosity=4)

@@ -9,6 +9,9 @@ zenlayer_instance_id), run through ansible-playbook against the emulator.
 * 3 hosts failing in different ways (zone quota full, image ending UNAVAILABLE, instance gone), and a host without
   an instance id, while 27 succeed: each failed instance in its original power state; only those 4 hosts fail.
 * A re-run of the whole fleet makes 0 writes; --check predicts per host with 0 writes.
+* The shipped playbooks/image_fleet_one_cycle.yml (issue 19), writes applied 2 s late: a key that may not call
+  DescribeDisks and 12 throttled status polls in a row still image every host; an error that ends the run fails every
+  host with the reason, publishes none, and no task hits a templating error.
 """
 
 from __future__ import annotations
@@ -156,3 +159,67 @@ def test_rerun_makes_no_write_and_check_mode_predicts(tmp_path: Path, harness, c
                                forks=5, check=True)
         assert recheck.rc == 0 and len(_writes(emu)) == writes_after_first
         assert all(not r["result"]["changed"] for r in recheck.results if "Publish this host's image" in r["task"])
+
+
+# -- issue 19: the shipped playbook publishes no host without its image -------------------------------------------------
+SHIPPED_PLAYBOOK = str(Path(__file__).parents[2] / "playbooks" / "image_fleet_one_cycle.yml")
+LAGGED = ["--async-lag", "2"]  # every write takes effect 2 s after it was accepted
+KEY_ID = "AKIDEMULATOR00000001"
+
+
+def _shipped_inventory(count: int) -> str:
+    return "[zenlayer_instances]\n" + "".join("fl-%03d zenlayer_instance_id=ins-fl-%03d\n" % (n, n) for n in range(count))
+
+
+def _reported(run) -> dict[str, str]:
+    """Each host's line from the playbook's last task, "Report the image"."""
+    return {r["host"]: r["result"].get("msg", "") for r in run.results if r["task"] == "Report the image" and r["status"] == "ok"}
+
+
+def test_the_shipped_playbook_images_every_host_without_disk_permission_and_through_12_s_of_throttled_polls(
+        tmp_path: Path, harness, collections_root: str) -> None:
+    """Issue 19, item 3: a key that may not call DescribeDisks, and DescribeInstancesStatus answering 429 twelve
+    times in a row (past the client's retries). On 0.2.0 the fleet task failed as a whole, every host was published
+    ok with a null image, and "Report the image" hit a Jinja error."""
+    count = 10
+    seed = dict(_seed(count=count), denied_actions={KEY_ID: ["DescribeDisks"]})
+    with harness.Emulator(seed, time_scale=TIME_SCALE, extra_args=LAGGED) as emu:
+        before = _powers(emu)
+        emu.add_faults({"action": "DescribeInstancesStatus", "kind": "throttle", "times": 12, "after": 1})
+        run = run_playbook(emu, collections_root, SHIPPED_PLAYBOOK, tmp_dir=tmp_path, inventory=_shipped_inventory(count),
+                           forks=5, timeout=240)
+        assert run.rc == 0, run.report()
+        assert emu.faults()[0]["fired"] == 12
+        assert run.output.count("may not call DescribeDisks") == 1, run.report()
+        reported = _reported(run)
+        assert sorted(reported) == ["fl-%03d" % n for n in range(count)], run.report()
+        assert all(line.endswith(" is AVAILABLE") and " image img-" in line for line in reported.values()), reported
+        emu.settle(30)
+        assert _powers(emu) == before
+        assert not [instance_id for instance_id in before if emu.tags(instance_id)], "a power record was left behind"
+        names = sorted(image["imageName"] for image in _images(emu) if image["imageStatus"] == "AVAILABLE")
+        assert names == sorted("fl-%03d-golden" % n for n in range(count))
+
+
+def test_the_shipped_playbook_fails_every_host_with_the_reason_when_the_run_ends_early(
+        tmp_path: Path, harness, collections_root: str) -> None:
+    """Issue 19, item 3: an error that ends the fleet's run (here DescribeImageQuota answering 503, past the
+    client's retries) fails every host with that reason; no host is published, and no task hits a Jinja error."""
+    count = 6
+    with harness.Emulator(_seed(count=count), time_scale=TIME_SCALE, extra_args=LAGGED) as emu:
+        before = _powers(emu)
+        emu.add_faults({"action": "DescribeImageQuota", "kind": "error", "status": 503, "times": None})
+        run = run_playbook(emu, collections_root, SHIPPED_PLAYBOOK, tmp_dir=tmp_path, inventory=_shipped_inventory(count),
+                           forks=5, timeout=240)
+        assert run.rc != 0
+        hosts = ["fl-%03d" % n for n in range(count)]
+        assert sorted(_failed_hosts(run)) == hosts, run.report()
+        for host in hosts:
+            published = run.task("zenlayer.cloud.image_from_instance : Publish this host's image", host)
+            assert published["status"] == "failed", published
+            failure = published["result"]["ansible_facts"]["image_from_instance_failure"]
+            assert "image quota" in failure and "SERVICE_TEMPORARY_UNAVAILABLE" in failure, failure
+        assert not _reported(run), "a host was reported without its image"
+        assert "has no attribute" not in run.output and "undefined" not in run.output.lower(), run.report()
+        assert not _writes(emu), "a write was sent although the look failed"
+        assert _powers(emu) == before

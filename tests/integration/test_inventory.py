@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
 from ansible_run import ansible_env, find_secrets, run_playbook, secret_seed  # noqa: E402  pylint: disable=wrong-import-position
+from seedgen import generate  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 REPO = Path(__file__).resolve().parents[2]
 TAG_GROUP_PLAYBOOK = REPO / "playbooks" / "image_tag_group.yml"
@@ -105,7 +107,7 @@ def test_graph_shows_the_group_tree(tmp_path, collections_root, harness):
         assert [entry["body"].get("zoneId") for entry in emu.requests()] == ["HKG-A"]
 
 
-def test_bad_credentials_fail_in_one_line_without_secrets_at_vvvv(tmp_path, collections_root, harness):
+def test_bad_credentials_fail_in_one_line_with_one_hint_without_secrets_nor_traceback(tmp_path, collections_root, harness):
     with harness.Emulator(tagged_seed(), time_scale=TIME_SCALE) as emu:
         env = {"ZENLAYERCLOUD_ACCESS_KEY_PASSWORD": "S3cr3t-Pa55-zl-4f9c2e-but-wrong",
                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_INVENTORY_ENABLED": "zenlayer.cloud.zenlayer_vm"}
@@ -116,6 +118,12 @@ def test_bad_credentials_fail_in_one_line_without_secrets_at_vvvv(tmp_path, coll
         assert "zenlayer_vm: listing instances at http://127.0.0.1" in stderr, result.stderr
         assert "AUTH_SIGNATURE_MISMATCH" in stderr and "check access_key_id and access_key_password" in stderr
         assert not find_secrets(result.stdout, result.stderr)
+
+        plain = ansible_inventory(emu, collections_root, tmp_path, write_source(tmp_path), "--list", extra_env=env)
+        stderr = " ".join(plain.stderr.split())
+        messages = stderr.count("zenlayer_vm: listing instances at http://127.0.0.1")
+        assert messages >= 1 and stderr.count("check access_key_id and access_key_password") == messages, plain.stderr
+        assert "Traceback" not in plain.stderr + plain.stdout and 'File "' not in plain.stderr + plain.stdout
 
 
 def test_cached_second_run_makes_no_api_call(tmp_path, collections_root, harness):
@@ -179,3 +187,103 @@ def test_credentials_templated_from_extra_vars(tmp_path, collections_root, harne
         assert result.returncode == 0, result.stderr
         assert "web-1" in result.stdout and "app-sin-1" in result.stdout
         assert not find_secrets(result.stdout, result.stderr)
+
+
+# -- what AWX imports, -e, large accounts -----------------------------------------------------------------------------
+
+TEMPLATE_TAG = "{{ lookup('pipe','id') }}"
+NOTE_PLAY = [{"name": "Show the note tag", "hosts": "web-1", "connection": "local", "gather_facts": False,
+              "tasks": [{"name": "note", "ansible.builtin.debug": {"msg": "note={{ zenlayer_tags.note }}"}}]}]
+
+
+def _wrapped_leaves(value, path: str = "") -> list[tuple[str, str]]:
+    """(path, text) of every {"__ansible_unsafe": text} in an exported value; raises on any non-JSON-plain leaf."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return [(path, value["__ansible_unsafe"])]
+        return [leaf for key, item in value.items() for leaf in _wrapped_leaves(item, "%s.%s" % (path, key))]
+    if isinstance(value, list):
+        return [leaf for number, item in enumerate(value) for leaf in _wrapped_leaves(item, "%s[%d]" % (path, number))]
+    assert value is None or isinstance(value, (str, int, float, bool)), (path, value)
+    return []
+
+
+def test_export_gives_plain_strings_and_a_template_in_a_tag_is_never_rendered(tmp_path, collections_root, harness):
+    """ansible-inventory --list --export (what AWX imports) on the ansible-core this test runs on: ansible_host and
+    every zenlayer_* string is a str; only a value holding a template is wrapped, and a play never renders it, neither
+    from the plugin nor from the export read back as a script inventory (as AWX hands it to a job)."""
+    seed = tagged_seed()
+    seed["instances"][0]["tags"] = [{"key": "role", "value": "web"}, {"key": "note", "value": TEMPLATE_TAG}]
+    with harness.Emulator(seed, time_scale=TIME_SCALE) as emu:
+        source = write_source(tmp_path, SOURCE + "compose:\n  ansible_user: \"'admin'\"\n")
+        result = ansible_inventory(emu, collections_root, tmp_path, source, "--list", "--export")
+        assert result.returncode == 0, result.stderr
+        exported = json.loads(result.stdout)
+        hostvars = exported["_meta"]["hostvars"]
+        assert hostvars["web-1"]["ansible_host"] == "203.0.113.11" and hostvars["web-1"]["ansible_user"] == "admin"
+        assert hostvars["web-1"]["zenlayer_instance_id"] == "ins-hkg-web-0001"
+        wrapped = [leaf for host, variables in hostvars.items() for leaf in _wrapped_leaves(variables, host)]
+        assert wrapped == [("web-1.zenlayer_tags.note", TEMPLATE_TAG)]
+        assert all(isinstance(v["ansible_host"], str) for v in hostvars.values() if "ansible_host" in v)
+
+        for inventory in (source, _script_inventory(tmp_path, exported)):
+            run = run_playbook(emu, collections_root, NOTE_PLAY, tmp_dir=tmp_path / "play", inventory=inventory)
+            assert run.rc == 0, run.report()
+            assert run.task("note", "web-1")["result"]["msg"] == "note=" + TEMPLATE_TAG
+            assert "uid=" not in run.output
+
+
+def _script_inventory(tmp_path: Path, listing: dict) -> str:
+    script = tmp_path / "exported_inventory.py"
+    script.write_text("#!%s\nimport sys\nsys.stdout.write(%r if '--list' in sys.argv else '{}')\n"
+                      % (sys.executable, json.dumps(listing)), encoding="utf-8")
+    script.chmod(0o700)
+    return str(script)
+
+
+def test_filters_templated_from_extra_vars(tmp_path, collections_root, harness):
+    """zones: ["{{ zone }}"] with -e zone=HKG-A (use_extra_vars: true) asks for HKG-A; without use_extra_vars the
+    source fails naming the option and nothing is sent."""
+    with harness.Emulator(tagged_seed(), time_scale=TIME_SCALE) as emu:
+        text = 'plugin: zenlayer.cloud.zenlayer_vm\nzones: ["{{ zone }}"]\ntags:\n  role: "{{ role }}"\n'
+        source = write_source(tmp_path, text + "use_extra_vars: true\n")
+        result = ansible_inventory(emu, collections_root, tmp_path, source, "--graph", "-e", "zone=HKG-A", "-e", "role=web")
+        assert result.returncode == 0, result.stderr
+        assert {line.strip(" |-") for line in result.stdout.splitlines()} >= {"web-1", "web-2"}
+        assert "db-1" not in result.stdout and "app-fra-1" not in result.stdout
+        assert [entry["body"] for entry in emu.requests()] == [
+            {"zoneId": "HKG-A", "tags": [{"key": "role", "value": "web"}], "pageNum": 1, "pageSize": 1000}]
+
+        emu.clear_requests()
+        refused = ansible_inventory(emu, collections_root, tmp_path, write_source(tmp_path, text), "--graph",
+                                    "-e", "zone=HKG-A", "-e", "role=web",
+                                    extra_env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+        assert refused.returncode != 0
+        assert "zenlayer_vm: could not render zones" in " ".join(refused.stderr.split()), refused.stderr
+        assert emu.requests() == []
+
+
+def test_a_yaml_boolean_tag_value_finds_the_instances_tagged_true(tmp_path, collections_root, harness):
+    seed = tagged_seed()
+    seed["instances"][1]["tags"] = [{"key": "backup", "value": "true"}]
+    with harness.Emulator(seed, time_scale=TIME_SCALE) as emu:
+        source = write_source(tmp_path, "plugin: zenlayer.cloud.zenlayer_vm\ntags:\n  backup: true\n")
+        result = ansible_inventory(emu, collections_root, tmp_path, source, "--list")
+        assert result.returncode == 0, result.stderr
+        assert sorted(json.loads(result.stdout)["_meta"]["hostvars"]) == ["web-2"]
+        assert emu.requests()[0]["body"]["tags"] == [{"key": "backup", "value": "true"}]
+
+
+def test_an_instance_deleted_between_two_pages_drops_no_other_host(tmp_path, collections_root, harness):
+    """1,500 instances; one deleted from page 1 while page 2 is read: ins-gen-001000 is still a host."""
+    seed = generate(1500)
+    names = {instance["instanceId"]: instance["instanceName"] for instance in seed["instances"]}
+    with harness.Emulator(seed, time_scale=TIME_SCALE) as emu:
+        emu.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                        "patch": {"delete_instances": ["ins-gen-000005"]}})
+        result = ansible_inventory(emu, collections_root, tmp_path, write_source(tmp_path, "plugin: zenlayer.cloud.zenlayer_vm\n"),
+                                   "--list")
+        assert result.returncode == 0, result.stderr
+        hosts = set(json.loads(result.stdout)["_meta"]["hostvars"])
+        assert names["ins-gen-001000"] in hosts
+        assert hosts == set(names.values()) - {names["ins-gen-000005"]}

@@ -9,7 +9,9 @@
   Choose the seed and options with ``@pytest.mark.emulator(seed="default", time_scale=0.05, rate_limit=0, ...)``;
   ``seed`` is a seed name (tests/emulator/seeds/NAME.json), a path, or a dict.
 * Every test runs the modules on a clock scaled like the emulator's time (``time_scale``): a module that waits
-  15 s waits 15 x 0.05 = 0.75 s of real time, and sees the emulator's instances and images move as in 15 s.
+  15 s waits 15 x 0.05 = 0.75 s of real time, and sees the emulator's instances and images move as in 15 s. Its
+  time() is scaled too, from one epoch shared by every emulator of the session (``CLOCK_EPOCH``): compare record
+  expiries with ``emulator.now()``, never with time.time().
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EMULATOR_DIR = os.path.join(REPO, "tests", "emulator")
 DEFAULT_TIME_SCALE = 0.05
+# where the scaled clock of the modules and of every emulator of this session starts
+CLOCK_EPOCH = time.time()
 
 
 def collections_root(repo: str = REPO) -> str:
@@ -59,13 +63,15 @@ def _harness():
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "emulator(seed='default', time_scale=0.05, rate_limit=0, **kwargs): options of the emulator fixture")
+        "markers", "emulator(seed='default', time_scale=0.05, rate_limit=0, harsh=False, **kwargs): options of the "
+        "emulator fixture (any keyword of tests/emulator/harness.py's Emulator)")
 
 
 def _start(harness, seed="default", **kwargs):
     if isinstance(seed, str) and not os.path.exists(seed):
         seed = harness.load_seed(seed)
     kwargs.setdefault("time_scale", DEFAULT_TIME_SCALE)
+    kwargs.setdefault("clock_epoch", CLOCK_EPOCH)
     return harness.Emulator(seed, **kwargs).start()
 
 
@@ -115,20 +121,10 @@ def emulator_env(emulator, monkeypatch):  # pylint: disable=redefined-outer-name
 
 @pytest.fixture(autouse=True)
 def scaled_module_clock(request, monkeypatch):
-    """The modules' waits and retries run on a clock scaled like the emulator's time: no test sleeps for real."""
+    """The modules' waits, retries and time() run on the emulator's scaled clock (the session's CLOCK_EPOCH, the
+    marker's time_scale): no test sleeps for real, and emulator.now() is what the modules' time() reads."""
     from ansible_collections.zenlayer.cloud.plugins.module_utils import _wait  # pylint: disable=import-outside-toplevel
 
     marker = request.node.get_closest_marker("emulator")
     scale = (marker.kwargs.get("time_scale") if marker else None) or DEFAULT_TIME_SCALE
-
-    class ScaledClock(_wait.Clock):
-        def __init__(self) -> None:
-            self.started = time.monotonic()
-
-        def monotonic(self) -> float:
-            return self.started + (time.monotonic() - self.started) / scale
-
-        def sleep(self, seconds: float) -> None:
-            time.sleep(seconds * scale)
-
-    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", ScaledClock())
+    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", _wait.ScaledClock(CLOCK_EPOCH, scale))

@@ -251,3 +251,49 @@ def test_rate_limiter_sends_retry_after(make_emu) -> None:
     assert emu.call("DescribeZones", {}).status == 200
     answer = emu.call("DescribeZones", {})
     assert answer.status == 429 and answer.headers.get("Retry-After") == "2"
+
+
+def _listing_ids(emu, page: int, size: int) -> tuple[int, list[str]]:
+    response = ok(emu, "DescribeInstances", {"pageNum": page, "pageSize": size})
+    return response["totalCount"], [item["instanceId"] for item in response["dataSet"]]
+
+
+def test_then_patch_changes_the_account_between_two_pages(emu) -> None:
+    """After page 1 is answered the first instance is deleted: page 2 comes from a smaller account, shifted by one."""
+    total, first_page = _listing_ids(emu, 1, 3)
+    emu.clear_requests()
+    emu.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                    "patch": {"delete_instances": [first_page[0]]}})
+    assert _listing_ids(emu, 1, 3) == (total, first_page)  # answered from the account as it was
+    second_total, second_page = _listing_ids(emu, 2, 3)
+    assert second_total == total - 1 and first_page[0] not in second_page
+    assert emu.instance(first_page[0]) is None
+    assert [entry["fault"] for entry in emu.requests("DescribeInstances")] == ["then_patch", None]
+    listing = emu.faults()[0]
+    assert listing["fired"] == 1 and listing["page"] == 1 and listing["performs"] is True
+
+
+def test_then_patch_rule_only_sees_its_page(emu) -> None:
+    emu.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 2, "times": 1,
+                    "patch": {"instances": {"ins-new-1": {"zoneId": "HKG-A", "instanceName": "new-1"}}}})
+    total, _ids = _listing_ids(emu, 1, 2)
+    assert emu.instance("ins-new-1") is None and emu.faults()[0]["skipped"] == 0
+    _listing_ids(emu, 2, 2)
+    assert emu.instance("ins-new-1") is not None
+    assert _listing_ids(emu, 1, 2)[0] == total + 1
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"kind": "then_patch"}, "needs patch"),
+    ({"kind": "then_patch", "patch": []}, "needs patch"),
+    ({"kind": "throttle", "patch": {"delete_instances": []}}, "only for the kind then_patch"),
+    ({"kind": "throttle", "page": 0}, "page must be"),
+])
+def test_bad_then_patch_rules_are_refused(emu, rule, message) -> None:
+    with pytest.raises(Exception, match=message):
+        emu.add_faults(dict(rule, action="DescribeInstances"))
+
+
+def test_a_broken_patch_answers_500_when_it_fires(emu) -> None:
+    emu.add_faults({"action": "DescribeZones", "kind": "then_patch", "patch": {"async_lag": -1}})
+    assert error(emu, "DescribeZones", {}) == (500, "EMULATOR_FAULT_RULE_BROKEN")

@@ -9,6 +9,7 @@ a user would see, and the requests that reached the emulator.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -20,8 +21,20 @@ from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.inventory import Constructable
 from ansible.plugins.loader import fragment_loader
+from ansible.template import Templar
+
+try:
+    from ansible.template import is_trusted_as_template
+except ImportError:  # before ansible-core 2.19
+    is_trusted_as_template = None  # pylint: disable=invalid-name
+try:
+    from ansible.utils.unsafe_proxy import AnsibleUnsafe
+except ImportError:  # removed from ansible-core
+    AnsibleUnsafe = ()  # pylint: disable=invalid-name
 from ansible.utils.plugin_docs import add_fragments
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.zenlayer.cloud.plugins.inventory import zenlayer_vm
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import shape_instance
@@ -60,17 +73,26 @@ class Parsed:
         return {host.name for host in self.inventory.groups[group].get_hosts()}
 
 
-@pytest.fixture
-def parse(tmp_path, emulator_env):  # pylint: disable=unused-argument
-    """parse(config dict, cache=True) -> Parsed; the source file is tmp_path/test.zenlayer_vm.yml."""
+def new_plugin() -> zenlayer_vm.InventoryModule:
+    plugin = zenlayer_vm.InventoryModule()
+    plugin._load_name = NAME  # pylint: disable=protected-access  # as the plugin loader sets it
+    plugin.ansible_name = NAME
+    plugin._redirected_names = [NAME]  # pylint: disable=protected-access
+    return plugin
 
-    def run(config: dict, *, cache: bool = True, file_name: str = "test.zenlayer_vm.yml") -> Parsed:
+
+@pytest.fixture
+def parse(tmp_path, emulator_env, monkeypatch):  # pylint: disable=unused-argument
+    """parse(config dict, cache=True, extra_vars=None) -> Parsed; the source file is tmp_path/test.zenlayer_vm.yml;
+    extra_vars are what -e would give."""
+
+    def run(config: dict, *, cache: bool = True, file_name: str = "test.zenlayer_vm.yml",
+            extra_vars: dict | None = None) -> Parsed:
         path = tmp_path / file_name
         path.write_text(yaml.safe_dump(dict({"plugin": NAME}, **config)), encoding="utf-8")
-        plugin = zenlayer_vm.InventoryModule()
-        plugin._load_name = NAME  # pylint: disable=protected-access  # as the plugin loader sets it
-        plugin.ansible_name = NAME
-        plugin._redirected_names = [NAME]  # pylint: disable=protected-access
+        # load_extra_vars keeps what it read from -e on itself: give it these
+        monkeypatch.setattr(load_extra_vars, "extra_vars", dict(extra_vars or {}), raising=False)
+        plugin = new_plugin()
         inventory = InventoryData()
         plugin.parse(inventory, DataLoader(), str(path), cache=cache)
         if plugin.get_option("cache"):
@@ -168,6 +190,127 @@ def test_answers_are_checked_again_against_the_filters():
     assert not matches_filters(raw, {"statuses": ["STOPPED"]})
 
 
+# -- filters that are templates -----------------------------------------------------------------------------------
+
+def test_every_filter_may_be_a_template_rendered_with_extra_vars(parse, emulator_env):
+    """-e values reach every filter option with use_extra_vars (a list variable spreads into a list filter)."""
+    emulator_env.patch(instances={"ins-hkg-web-0001": {"tags": [{"key": "role", "value": "web"},
+                                                                {"key": "team", "value": "blue"}],
+                                                       "resourceGroupId": "rg-web"}})
+    config = {"use_extra_vars": True, "zones": ["{{ zone }}"], "statuses": ["{{ status }}"], "name": "{{ prefix }}*",
+              "tags": {"{{ tag_key }}": "{{ tag_value }}"}, "tag_keys": ["{{ key }}"],
+              "resource_group_id": "{{ group }}", "image_id": "{{ image }}", "instance_ids": ["{{ ids }}"]}
+    extra = {"zone": "HKG-A", "status": "RUNNING", "prefix": "web-", "tag_key": "role", "tag_value": "web",
+             "key": "team", "group": "rg-web", "image": "img-ubuntu-2204", "ids": ["ins-hkg-web-0001", "ins-hkg-web-0002"]}
+    parsed = parse(config, extra_vars=extra)
+    assert parsed.hosts == {"web-1"}
+    assert describe_calls(emulator_env) == [{
+        "zoneId": "HKG-A", "instanceStatus": "RUNNING", "instanceName": "web-*", "tags": [{"key": "role", "value": "web"}],
+        "tagKeys": ["team"], "resourceGroupId": "rg-web", "imageId": "img-ubuntu-2204",
+        "instanceIds": ["ins-hkg-web-0001", "ins-hkg-web-0002"], "pageNum": 1, "pageSize": 1000}]
+    assert "{{" not in json.dumps(emulator_env.requests())
+
+
+def test_a_filter_may_use_a_lookup_without_extra_vars(parse, emulator_env, monkeypatch):
+    monkeypatch.setenv("ZL_TEST_ZONE", "FRA-A")
+    assert parse({"zones": ["{{ lookup('env', 'ZL_TEST_ZONE') }}"]}).hosts == {"app-fra-1", "broken-fra-1"}
+    assert [body["zoneId"] for body in describe_calls(emulator_env)] == ["FRA-A"]
+
+
+def test_a_filter_using_extra_vars_without_use_extra_vars_fails_naming_the_option(parse, emulator_env):
+    with pytest.raises(AnsibleError, match=r"zenlayer_vm: could not render zones: .*zone.* use_extra_vars: true") as raised:
+        parse({"zones": ["{{ zone }}"]}, extra_vars={"zone": "HKG-A"})
+    assert "\n" not in str(raised.value)
+    assert emulator_env.requests() == []
+
+
+@pytest.mark.parametrize("option, value", [
+    ("name", "{% raw %}{{ web }}{% endraw %}"),
+    ("zones", ["{% raw %}{{ zone }}{% endraw %}"]),
+    ("tags", {"role": "{% raw %}{% if x %}{% endraw %}"}),
+])
+def test_a_filter_still_holding_a_template_after_rendering_is_never_sent(parse, emulator_env, option, value):
+    with pytest.raises(AnsibleError, match=r"zenlayer_vm: %s still holds a template after rendering .* not sent" % option):
+        parse({option: value, "use_extra_vars": True})
+    assert emulator_env.requests() == []
+
+
+# -- tag values ------------------------------------------------------------------------------------------------------
+
+def test_yaml_booleans_and_numbers_in_tags_are_sent_as_the_text_a_user_reads(parse, emulator_env):
+    """tags: {backup: true, rack: 7} finds the instances tagged backup=true, rack=7 (the API's values are text)."""
+    emulator_env.patch(instances={"ins-hkg-web-0001": {"tags": [{"key": "backup", "value": "true"},
+                                                                {"key": "rack", "value": "7"}]},
+                                  "ins-hkg-web-0002": {"tags": [{"key": "backup", "value": "false"},
+                                                                {"key": "rack", "value": "7"}]}})
+    assert parse({"tags": {"backup": True, "rack": 7}}).hosts == {"web-1"}
+    assert describe_calls(emulator_env)[0]["tags"] == [{"key": "backup", "value": "true"}, {"key": "rack", "value": "7"}]
+    assert parse({"tags": {"backup": False}}).hosts == {"web-2"}
+
+
+def test_a_tag_value_yaml_reads_as_a_float_is_refused_before_any_api_call(parse, emulator_env):
+    with pytest.raises(AnsibleError, match=r"zenlayer_vm: tags\.version: 1\.1 is a float.*write it in quotes"):
+        parse({"tags": {"version": 1.10}})
+    assert emulator_env.requests() == []
+
+
+# -- listings that change while they are read ----------------------------------------------------------------------
+
+GENERATED = generate(1500)
+GENERATED_NAMES = {instance["instanceName"] for instance in GENERATED["instances"]}
+
+
+def _name_of(instance_id: str) -> str:
+    return next(i["instanceName"] for i in GENERATED["instances"] if i["instanceId"] == instance_id)
+
+
+def _pages(emu) -> list[tuple[int, int]]:
+    return [(body["pageNum"], body["pageSize"]) for body in describe_calls(emu)]
+
+
+@pytest.mark.emulator(seed=GENERATED)
+def test_an_instance_deleted_between_two_pages_drops_no_other_instance(parse, emulator_env):
+    """Deleted from page 1 while page 2 is read: every later instance moves up one place, so the first of page 2 would
+    be missed. The totalCount of page 2 differs from page 1's: the listing is read again."""
+    emulator_env.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                             "patch": {"delete_instances": ["ins-gen-000005"]}})
+    parsed = parse({})
+    assert parsed.hosts == GENERATED_NAMES - {_name_of("ins-gen-000005")}
+    assert _name_of("ins-gen-001000") in parsed.hosts
+    assert _pages(emulator_env) == [(1, 1000), (2, 1000), (1, 1000), (2, 1000)]
+
+
+@pytest.mark.emulator(seed=GENERATED)
+def test_an_instance_added_between_two_pages_is_listed(parse, emulator_env):
+    emulator_env.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                             "patch": {"instances": {"ins-new-1": {"zoneId": "HKG-A", "instanceName": "new-1"}}}})
+    assert parse({}).hosts == GENERATED_NAMES | {"new-1"}
+    assert len(describe_calls(emulator_env)) == 4
+
+
+@pytest.mark.emulator(seed=GENERATED)
+def test_an_account_that_changes_during_every_read_fails_naming_the_filter_set(parse, emulator_env):
+    """Three reads, each disturbed after its page 1: no partial inventory, one line naming the filter set."""
+    emulator_env.add_faults(*({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                               "patch": {"delete_instances": ["ins-gen-%06d" % number]}} for number in (0, 10, 20)))
+    with pytest.raises(AnsibleError) as raised:
+        parse({"statuses": ["RUNNING"]})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "the instances of the filter set {instanceStatus=RUNNING} changed while they were read page by page" in message
+    assert "in each of 3 reads" in message and "1350 -> 1349" in message
+    assert _pages(emulator_env) == [(1, 1000), (2, 1000)] * 3
+
+
+def test_an_instance_found_by_two_filter_sets_is_one_host(parse, emulator_env):
+    """web-1 stops between the RUNNING and the STOPPED query: both answers hold it, the inventory has it once."""
+    emulator_env.add_faults({"action": "DescribeInstances", "kind": "then_patch", "page": 1,
+                             "patch": {"instances": {"ins-hkg-web-0001": {"instanceStatus": "STOPPED"}}}})
+    parsed = parse({"statuses": ["RUNNING", "STOPPED"]})
+    assert parsed.hosts == DEFAULT_SEED_NAMES
+    assert parsed.vars("web-1")["zenlayer_instance_status"] == "RUNNING"  # as first seen
+
+
 def test_conditions_filter_on_the_controller(parse, emulator_env):
     parsed = parse({"conditions": ["zenlayer_cpu_count >= 4", "zenlayer_zone_id == 'HKG-A'"]})
     assert parsed.hosts == {"db-1"}
@@ -234,6 +377,110 @@ def test_api_values_are_never_rendered_as_templates(parse, emulator_env):
     host = parsed.vars("{{ 6 * 7 }}")
     assert host["note"] == "{{ lookup('env', 'HOME') }}"
     assert host["label"] == "{{ 6 * 7 }}!"
+
+
+# -- constructed: a bare variable name without Jinja2, as Ansible's own implementation gives it ---------------------
+
+CONSTRUCT_VALUES = [
+    "HKG-A", "", "True", "False", "true", "None", "[1, 2]", "{'a': 1}", "{{ 6 * 7 }}", "web {{ 6 * 7 }}", "a}b",
+    " spaced ", "0", None, 0, 7, 1.5, True, False, [], ["a", "b"], ["", "x"], {}, {"role": "web", "env": "prod"},
+    {"k": ""}, {"k": "True"}, {"k": "[1]"}, {"k": None}, {"k": 1}, {"k": "{{ 6 * 7 }}"}, {1: "a"},
+]
+KEYED_GROUPS = [{"key": "v", "prefix": "p"}, {"key": "v", "prefix": "d", "default_value": "empty"},
+                {"key": "v", "prefix": "t", "trailing_separator": False}, {"key": "v", "parent_group": "{{ parent }}"},
+                {"key": "missing", "prefix": "m"}, {"key": "v", "separator": ""}]
+
+
+def _trusted(value):
+    """Option values as ansible-core reads them from the source file (trusted as templates from 2.19)."""
+    if isinstance(value, str) and zenlayer_vm.trust_as_template:
+        return zenlayer_vm.trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: _trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    return value
+
+
+def _constructing(ansibles_own: bool, extra_vars: dict | None = None, **options):
+    """A plugin ready to construct groups and variables; with ansibles_own, its _compose is Constructable's."""
+    plugin = new_plugin()
+    plugin.inventory, plugin.loader = InventoryData(), DataLoader()
+    plugin.templar = Templar(loader=plugin.loader)
+    plugin._vars = dict(extra_vars or {})  # pylint: disable=protected-access  # as parse() sets it
+    plugin.set_options(direct=dict({"plugin": NAME}, **_trusted(options)))
+    if ansibles_own:
+        plugin._compose = functools.partial(ORIGINAL_COMPOSE, plugin)  # pylint: disable=protected-access
+    return plugin
+
+
+ORIGINAL_COMPOSE = Constructable._compose  # pylint: disable=protected-access
+
+
+def _construct_all(plugin, values: list, strict: bool) -> dict:
+    """Every value as host variable v of its own host, through compose, groups and keyed_groups; what came out."""
+    outcome: dict = {"errors": {}}
+    for number, value in enumerate(values):
+        host = "h%02d" % number
+        plugin.inventory.add_host(host)
+        plugin.inventory.set_variable(host, "v", plugin._marked(value))  # pylint: disable=protected-access
+        plugin.inventory.set_variable(host, "parent", "parent_%02d" % number)
+        variables = plugin.inventory.get_host(host).get_vars()
+        steps = {"compose": plugin._set_composite_vars, "groups": plugin._add_host_to_composed_groups,  # pylint: disable=protected-access
+                 "keyed_groups": plugin._add_host_to_keyed_groups}  # pylint: disable=protected-access
+        for option, step in steps.items():
+            try:
+                step(plugin.get_option(option), variables, host, strict=strict)
+            except AnsibleError as err:
+                outcome["errors"][host, option] = (type(err).__name__, str(err).split("\n", maxsplit=1)[0])
+        composed = plugin.inventory.get_host(host).vars.get("c", "<unset>")
+        outcome[host] = (composed, type(composed).__name__ if not isinstance(composed, str) else "str", renders(composed))
+    outcome["groups"] = {name: (sorted(h.name for h in group.get_hosts()), sorted(c.name for c in group.child_groups))
+                         for name, group in plugin.inventory.groups.items()}
+    return outcome
+
+
+def renders(value) -> bool:
+    """Whether ansible-core would render this value as a template where it is used."""
+    if not isinstance(value, str) or "{" not in value:
+        return False
+    if zenlayer_vm.trust_as_template:
+        return is_trusted_as_template(value)
+    return not isinstance(value, AnsibleUnsafe)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("use_extra_vars", [False, True])
+def test_bare_variable_names_construct_what_ansibles_own_implementation_does(strict, use_extra_vars, monkeypatch):
+    """keyed_groups, compose and groups over values of every kind, with our _compose (a bare name resolved without
+    Jinja2 when its value allows) and with Constructable's own: the same groups, variables and errors."""
+    options = {"keyed_groups": KEYED_GROUPS, "compose": {"c": "v"}, "groups": {"g": "v"},
+               "use_extra_vars": use_extra_vars, "leading_separator": True}
+    extra = {"parent": "from_extra"} if use_extra_vars else {}
+    expected = _construct_all(_constructing(True, extra, **options), CONSTRUCT_VALUES, strict)
+    templated = []
+    monkeypatch.setattr(Constructable, "_compose", lambda self, *args, **kwargs: templated.append(args[0]) or
+                        ORIGINAL_COMPOSE(self, *args, **kwargs))
+    assert _construct_all(_constructing(False, extra, **options), CONSTRUCT_VALUES, strict) == expected
+    assert expected["groups"]["p_HKG_A"][0] == ["h00"] and expected["h08"][1:] == ("str", False)  # not vacuous
+    assert len(expected["groups"]) > 40
+    assert 0 < templated.count("v") < len(CONSTRUCT_VALUES) * 5 - 30  # the shortcut was taken, Ansible's too
+
+
+def test_an_extra_var_of_the_same_name_wins_as_with_ansibles_own_implementation():
+    options = {"keyed_groups": [{"key": "v", "prefix": "p"}], "use_extra_vars": True}
+    for ansibles_own in (True, False):
+        plugin = _constructing(ansibles_own, {"v": "from_extra"}, **options)
+        assert _construct_all(plugin, ["from_host"], False)["groups"]["p_from_extra"][0] == ["h00"]
+
+
+def test_plain_values_are_resolved_without_a_template(monkeypatch):
+    templated = []
+    monkeypatch.setattr(Constructable, "_compose", lambda self, *args, **kwargs: templated.append(args[0]))
+    plugin = _constructing(False, keyed_groups=[{"key": "v", "prefix": "zone"}, {"key": " v ", "prefix": "tag"}])
+    outcome = _construct_all(plugin, ["HKG-A", {"role": "web"}], True)
+    assert templated == [] and outcome["errors"] == {}
+    assert outcome["groups"]["zone_HKG_A"][0] == ["h00"] and outcome["groups"]["tag_role_web"][0] == ["h01"]
 
 
 # -- cache ---------------------------------------------------------------------------------------------------------
@@ -324,8 +571,33 @@ def test_bad_credentials_give_one_clear_line_without_the_secret(parse, emulator_
     with pytest.raises(AnsibleError) as raised:
         parse({})
     message = str(raised.value)
-    assert "AUTH_SIGNATURE_MISMATCH" in message and "check access_key_id and access_key_password" in message
+    assert "AUTH_SIGNATURE_MISMATCH" in message and message.count("check access_key_id and access_key_password") == 1
     assert "Wr0ng-Pa55" not in message and "\n" not in message.strip()
+
+
+def test_a_bad_token_names_the_token_once_and_not_the_key_pair(parse, emulator_env, monkeypatch):
+    monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_ID")
+    monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD")
+    monkeypatch.setenv("ZENLAYERCLOUD_ACCESS_TOKEN", "T0ken-but-wrong")
+    with pytest.raises(AnsibleError) as raised:
+        parse({})
+    message = str(raised.value)
+    assert "AUTH_INVALID_TOKEN" in message and message.count("check access_token") == 1
+    assert "access_key" not in message and "T0ken-but-wrong" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("variable", ["ZENLAYERCLOUD_ACCESS_TOKEN", "ZENLAYERCLOUD_ACCESS_KEY_ID"])
+def test_a_credential_no_http_header_can_carry_fails_before_any_api_call(parse, emulator_env, monkeypatch, variable):
+    """A token pasted with a typographic character would fail inside the HTTP library ('latin-1' codec ...)."""
+    if variable == "ZENLAYERCLOUD_ACCESS_TOKEN":
+        monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_ID")
+        monkeypatch.delenv("ZENLAYERCLOUD_ACCESS_KEY_PASSWORD")
+    monkeypatch.setenv(variable, "secret\u2014value")
+    name = variable[len("ZENLAYERCLOUD_"):].lower()
+    with pytest.raises(AnsibleError, match="zenlayer_vm: %s holds characters an HTTP header cannot carry" % name) as raised:
+        parse({})
+    assert "secret" not in str(raised.value)
+    assert emulator_env.requests() == []
 
 
 def test_a_refused_endpoint_gives_one_clear_line(parse, emulator_env, monkeypatch):

@@ -33,6 +33,8 @@ def params(**overrides):
     ({"access_key_password": SECRET}, "the key id is missing: set access_key_id (or ZENLAYERCLOUD_ACCESS_KEY_ID)"),
     ({"access_token": TOKEN, "access_key_id": "AK"}, "both a bearer token and an access key were given"),
     ({"access_token": TOKEN, "access_key_password": SECRET}, "not both"),
+    ({"access_token": "t\u00f6ken"}, "access_token holds characters an HTTP header cannot carry"),
+    ({"access_key_id": "AK\n1", "access_key_password": SECRET}, "access_key_id holds characters an HTTP header cannot"),
 ])
 def test_credential_messages(given, expected):
     message = credential_error(params(**given))

@@ -100,11 +100,16 @@ def test_a_reboot_whose_answer_was_lost_and_that_was_not_seen_is_never_sent_twic
     assert len(emulator_env.requests("RebootInstances")) == 1
 
 
-def test_a_stop_whose_answer_was_lost_and_that_was_not_done_is_sent_again(emulator_env, capsys):
+def test_a_stop_whose_outcome_is_unknown_is_not_sent_again_and_the_failure_says_so(emulator_env, capsys):
+    """A 502 for a stop that was not done: the run waits for its effect until wait_timeout (600 s on the scaled clock),
+    sends nothing more, and fails saying the outcome is unknown and what a re-run does; the re-run stops it."""
     emulator_env.add_faults({"action": "StopInstances", "kind": "error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
     result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped"})
-    assert not result.get("failed") and result["changed"] is True
-    assert [entry["performed"] for entry in emulator_env.requests("StopInstances")] == [False, True]
+    assert result["failed"] is True and result["changed"] is True
+    assert "outcome of StopInstances is unknown" in result["msg"] and "not sent again" in result["msg"], result["msg"]
+    assert [entry["performed"] for entry in emulator_env.requests("StopInstances")] == [False]
+    rerun = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped"})
+    assert not rerun.get("failed") and rerun["changed"] is True
 
 
 def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypatch):

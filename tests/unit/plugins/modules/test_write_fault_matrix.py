@@ -70,7 +70,7 @@ WRITES: dict[str, tuple[Callable[[], None], dict, Callable[[Any], None], Callabl
     "StartInstances": (zenlayer_instance_power.main, {"instance_ids": [STOPPED_ID], "state": "running"}, lambda emu: None,
                        lambda emu: None if emu.instance(STOPPED_ID)["instanceStatus"] == "RUNNING" else "not running"),
     "RebootInstances": (zenlayer_instance_power.main, {"instance_ids": [RUNNING_ID], "state": "restarted"},
-                        lambda emu: None, lambda emu: _rebooted_once(emu)),
+                        lambda emu: None, _rebooted_once),
     "DeleteImages": (zenlayer_image.main, {"zone_id": "HKG-A", "name": "web", "state": "absent"}, _arrange_image,
                      lambda emu: None if not _image(emu, "web") else "image still there"),
     "ModifyImagesAttributes": (zenlayer_image.main, {"zone_id": "HKG-A", "name": "web", "description": "new"},

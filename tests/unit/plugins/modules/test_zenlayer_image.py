@@ -358,3 +358,28 @@ def test_a_twin_made_by_a_parallel_job_is_reported_with_both_ids(emulator_env, c
     timer.join()
     assert result["failed"] is True and result["changed"] is True
     assert "img-twin" in result["msg"] and sorted(result["image_ids"])[0] != sorted(result["image_ids"])[1]
+
+
+# -- a key that may not read disks (issue 19, item 8; issue 20) -----------------------------------------------------
+
+
+def test_a_key_denied_describe_disks_makes_the_image_with_one_warning(emulator_env, capsys):
+    emu = emulator_env
+    emu.patch(denied_actions={emu.credentials.access_key_id: ["DescribeDisks"]}, async_lag=1)
+    for check_mode in (True, False):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web", check_mode=check_mode)
+        assert not result.get("failed"), result
+        assert result["changed"] is True and result["image"]["image_status"] == "AVAILABLE"
+        assert len(result["warnings"]) == 1, "one warning"
+        assert "may not read disks" in str(result["warnings"][0]) and STOPPED_HKG in str(result["warnings"][0])
+    assert [image["imageName"] for image in emu.images(zone_id="HKG-A")] == ["web"]
+    assert [entry["code"] for entry in emu.requests("DescribeDisks")] == ["OPERATION_DENIED_ACTION_PERMISSION"] * 2
+
+
+def test_without_the_disk_check_the_apis_own_refusal_is_the_answer(emulator_env, capsys):
+    emu = emulator_env
+    emu.patch(denied_actions={emu.credentials.access_key_id: ["DescribeDisks"]},
+              instances={STOPPED_HKG: {"systemDiskStatus": "CREATING"}})
+    result = run(capsys, instance_id=STOPPED_HKG, name="web")
+    assert result["failed"] is True and "UNSUPPORTED_OPERATION_DISK_UNAVAILABLE" in result["msg"]
+    assert len(result["warnings"]) == 1 and emu.images(zone_id="HKG-A") == []

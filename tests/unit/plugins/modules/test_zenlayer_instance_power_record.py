@@ -5,7 +5,6 @@ back by the next job, a lock until it expires, and a warning (never a failure) w
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, SKEW_MARGIN_SECONDS, decode_record
@@ -26,7 +25,7 @@ def record_on(emu: Any, instance_id: str) -> dict | None:
 
 
 def put_record(emu: Any, instance_id: str, power: str, owner: str, expires_in: float) -> None:
-    now = int(time.time())
+    now = int(emu.now())  # the emulator's (scaled) time, which the module's clock reads
     value = "%s.%d.%d.%s" % (power, now - 10, now + expires_in, owner)
     emu.patch(instances={instance_id: {"tags": [{"key": RECORD_TAG_KEY, "value": value}, {"key": "team", "value": "web"}]}})
 
@@ -107,3 +106,38 @@ def test_removing_or_giving_up_the_record_of_a_deleted_instance_does_nothing(emu
     assert run(capsys, instance_id=RUNNING_ID, owner="job-1", lifetime=0)["changed"] is False
     taken = run(capsys, instance_id=RUNNING_ID, owner="job-1")
     assert taken["failed"] is True
+
+
+# -- the lease -------------------------------------------------------------------------------------------------------
+
+
+def test_giving_the_lease_up_keeps_the_power_and_the_next_job_takes_over_without_waiting(emulator_env, capsys):
+    taken = run(capsys, instance_id=RUNNING_ID, owner="job-1")
+    assert taken["record"]["live"] is True and taken["record"]["expires"] > taken["record"]["since"]
+    given_up = run(capsys, instance_id=RUNNING_ID, owner="job-1", state="lapsed")
+    assert given_up["changed"] is True and given_up["record"]["expires"] == 0 and given_up["record"]["live"] is False
+    assert record_on(emulator_env, RUNNING_ID)["power"] == "running" and record_on(emulator_env, RUNNING_ID)["expires"] == 0
+    reads_before = len(emulator_env.requests("DescribeResourceTags", service="zrm"))
+    next_job = run(capsys, instance_id=RUNNING_ID, owner="job-2")
+    assert next_job["changed"] is True and next_job["previous"]["owner"] == "job-1" and next_job["previous"]["live"] is False
+    assert next_job["record"]["owner"] == "job-2" and next_job["record"]["power"] == "running"
+    assert len(emulator_env.requests("DescribeResourceTags", service="zrm")) == reads_before + 1, "it must not wait"
+
+
+def test_lifetime_zero_is_the_old_name_of_giving_the_lease_up(emulator_env, capsys):
+    run(capsys, instance_id=RUNNING_ID, owner="job-1")
+    given_up = run(capsys, instance_id=RUNNING_ID, owner="job-1", lifetime=0)
+    assert given_up["changed"] is True and record_on(emulator_env, RUNNING_ID)["expires"] == 0
+
+
+def test_a_lease_shorter_than_a_minute_is_refused_before_any_request(emulator_env, capsys):
+    result = run(capsys, instance_id=RUNNING_ID, owner="job-1", lease=30)
+    assert result["failed"] is True and "at least 60" in result["msg"] and emulator_env.requests() == []
+
+
+def test_a_live_lease_of_another_job_is_not_given_up_or_removed_without_take_over(emulator_env, capsys):
+    put_record(emulator_env, RUNNING_ID, "running", "job-1", 600)
+    for state in ("lapsed", "absent"):
+        refused = run(capsys, instance_id=RUNNING_ID, owner="job-2", state=state)
+        assert refused["failed"] is True and "job-1" in refused["msg"] and "take_over" in refused["msg"]
+    assert record_on(emulator_env, RUNNING_ID)["expires"] > 0

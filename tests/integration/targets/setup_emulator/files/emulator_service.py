@@ -9,9 +9,12 @@
 
 `serve` detaches and runs until the owner (the ansible-test process) exits; it holds at most one emulator
 (tests/emulator/harness.py's Emulator on 127.0.0.1, a free port). `start` asks it for a fresh emulator with a seed
-and options ({"time_scale": 0.05, "rate_limit": 0, "faults": [...]}) - the previous one is stopped first - and
-prints {"url", "domain", "port", "access_key_id", "access_key_password", "token"} as JSON. `stop` stops the
-emulator. Requests and answers are files in DIR (written atomically); the service's log is DIR/service.log.
+and options ({"time_scale": 0.05, "rate_limit": 0, "faults": [...], "harsh": false, "async_lag": S,
+"async_jitter": S, "image_list_lag": S, "imaging_tail": S, "random_seed": N}; the timing knobs of
+tests/emulator/README.md) - the previous one is stopped first - and prints {"url", "domain", "port", "access_key_id",
+"access_key_password", "token", "clock"} as JSON ("clock": the value of ZENLAYERCLOUD_EMULATOR_CLOCK for the
+modules, null when time_scale is above 1). `stop` stops the emulator. Requests and answers are files in DIR (written
+atomically); the service's log is DIR/service.log.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import uuid
 
 POLL = 0.1
 ANSWER_TIMEOUT = 60.0
+# options passed on to harness.Emulator as they are
+TIMING_OPTIONS = ("harsh", "async_lag", "async_jitter", "image_list_lag", "imaging_tail", "random_seed")
 
 
 def _write_json(path: str, document: dict) -> None:
@@ -86,14 +91,15 @@ def serve(args: argparse.Namespace) -> int:
                     options = request.get("options") or {}
                     emulator = harness.Emulator(request["seed"], time_scale=float(options.get("time_scale", 0.05)),
                                                 rate_limit=options.get("rate_limit", 0),
-                                                log_file=os.path.join(args.state_dir, "requests.log"))
+                                                log_file=os.path.join(args.state_dir, "requests.log"),
+                                                **{name: options[name] for name in TIMING_OPTIONS if name in options})
                     emulator.start()
                     if options.get("faults"):
                         emulator.add_faults(*options["faults"])
                     answer.update(url=emulator.url, domain=emulator.domain, port=emulator.port,
                                   access_key_id=emulator.credentials.access_key_id,
                                   access_key_password=emulator.credentials.access_key_password,
-                                  token=emulator.credentials.token)
+                                  token=emulator.credentials.token, clock=emulator.clock_setting())
                     print("service: emulator %s for seed %s" % (emulator.url, request["seed"]), flush=True)
                 else:
                     answer.update(stopped=True)
@@ -142,7 +148,8 @@ def main() -> int:
             command.add_argument("--owner-pid", type=int, required=True)
         if name == "start":
             command.add_argument("--seed", required=True)
-            command.add_argument("--options", default="{}", help="JSON: time_scale, rate_limit, faults")
+            command.add_argument("--options", default="{}",
+                                 help="JSON: time_scale, rate_limit, faults, " + ", ".join(TIMING_OPTIONS))
     args = parser.parse_args()
     if args.command == "serve":
         os.makedirs(args.state_dir, exist_ok=True)
