@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils import _lease, _wait
+from ansible_collections.zenlayer.cloud.plugins.module_utils import _lease
 from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import progress_line
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_image_line, zenlayer_instance_power
@@ -35,29 +35,6 @@ from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import 
 STOPPED_ID = "ins-hkg-db-0001"
 RUNNING_ID = "ins-hkg-web-0001"
 SLICE = 45.0  # the action plugin's slice (module_utils._progress.DEFAULT_SLICE_SECONDS)
-
-
-@pytest.fixture(autouse=True)
-def one_scaled_clock(request, scaled_module_clock, monkeypatch):  # pylint: disable=unused-argument
-    """The modules' clock, time of day included, on the emulator's scale: the time between two slices counts as the
-    module's time, as it does on a real clock (tests/unit/conftest.py scales only monotonic() and sleep())."""
-    marker = request.node.get_closest_marker("emulator")
-    scale = (marker.kwargs.get("time_scale") if marker else None) or 0.05
-
-    class ScaledClock(_wait.Clock):
-        def __init__(self) -> None:
-            self.epoch, self.started = time.time(), time.monotonic()
-
-        def time(self) -> float:
-            return self.epoch + (time.time() - self.epoch) / scale
-
-        def monotonic(self) -> float:
-            return self.started + (time.monotonic() - self.started) / scale
-
-        def sleep(self, seconds: float) -> None:
-            time.sleep(max(0.0, seconds) * scale)
-
-    monkeypatch.setattr(_wait, "SYSTEM_CLOCK", ScaledClock())
 
 
 def fresh(emulator_factory: Callable[..., Any], monkeypatch: Any, **options: Any) -> Any:
@@ -136,6 +113,7 @@ def test_unknown_outcome_in_slices_is_the_run_in_one_piece(emulator_factory, mon
 
     def arrange(emu: Any) -> None:
         emu.add_faults(dict(fault, action=action, times=1))
+        emu.patch(timings={"stop_seconds": 20, "start_seconds": 20})  # a restart the looks cannot miss
 
     whole, sliced, progress = one_piece_and_sliced(emulator_factory, monkeypatch, capsys, main, args, arrange,
                                                    time_scale=0.01, extra_args=["--async-lag", "2"])
