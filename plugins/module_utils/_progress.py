@@ -49,21 +49,23 @@ class Waiting:
 
 class Slice:
     """The slice a module runs in: it ends at the first pause of a wait not announced yet, or, once it has polled
-    (so that every slice moves the wait on, whatever `seconds`), before a pause that would end after `seconds` - and
-    only before a pause as long as the time the module was away between the last two slices (`away`): starting it
-    again then takes the time of that pause, and no poll comes later than in one piece. (On a real clock that time is
-    a fraction of a second; on an emulator's scaled clock it is magnified by the scale, and the slices grow longer.)"""
+    (so that every slice moves the wait on, whatever `seconds`), before a pause that would end after `seconds`.
+
+    Starting the module again takes time (`away`: the time between the last two slices), which the next slice takes
+    out of the pause it ends before. A slice ends only before a pause that leaves at most a third of `seconds` of it
+    over: on a real clock that time is a fraction of a second and every pause takes it, so no poll comes later than
+    in one piece; on an emulator's scaled clock it is magnified by the scale, and where it outgrows the pauses the
+    module runs on in one piece instead of delaying its polls."""
 
     def __init__(self, clock: Clock, seconds: float, away: float = 0.0) -> None:
-        self.clock = clock
-        self.ends = clock.monotonic() + max(0.0, seconds)
-        self.away = away
+        self.clock, self.seconds, self.away = clock, max(0.0, seconds), away
+        self.ends = clock.monotonic() + self.seconds
 
     def over(self, waiting: Waiting) -> bool:
         if not waiting.announced:
             return True
         pause = waiting.polls.next_pause
-        return (waiting.polls.made > waiting.polls_before and pause >= self.away
+        return (waiting.polls.made > waiting.polls_before and self.away - pause <= self.seconds / 3
                 and self.clock.monotonic() + pause > self.ends)
 
 

@@ -12,7 +12,7 @@ emulator, on the modules' defaults.
   no module left running, and the power record given up (expires 0) by its watchdog.
 
 The modules poll on their own clock. Once the emulator exports its scaled clock to them (the harness's
-EMULATOR_CLOCK_ENV), these tests run at time scale 0.05; until then the modules' time is real, and so is the
+EMULATOR_CLOCK_ENV), these tests run at time scale 0.1; until then the modules' time is real, and so is the
 emulator's (scale 1): a 90 s image is then 90 real seconds.
 """
 
@@ -67,8 +67,10 @@ def collection_importable(collections_root: str) -> None:
 
 
 def module_time_scale(harness: Any) -> float:
-    """0.05 once the modules run on the emulator's (scaled) clock; else 1.0, see the module's docstring."""
-    return 0.05 if getattr(harness, "EMULATOR_CLOCK_ENV", None) else 1.0
+    """0.1 once the modules run on the emulator's (scaled) clock; else 1.0, see the module's docstring. Not less: the
+    second or so Ansible takes to start a module again between two slices must stay shorter than a pause of the
+    modules' polls (15 s for an image) on the scaled clock, as it is on a real one."""
+    return 0.1 if getattr(harness, "EMULATOR_CLOCK_ENV", None) else 1.0
 
 
 def role_play(instance_id: str, name: str, **role_vars: Any) -> list[dict]:
@@ -76,6 +78,11 @@ def role_play(instance_id: str, name: str, **role_vars: Any) -> list[dict]:
     return [{"hosts": "localhost", "gather_facts": False,
              "tasks": [{"name": "image", "ansible.builtin.include_role": {"name": "zenlayer.cloud.image_from_instance"},
                         "vars": variables}]}]
+
+
+def is_the_start(line: Progress, module: str, what: str, timeout: int) -> bool:
+    """The line of a wait that starts: no poll yet, no more than a few seconds waited (reading what it waits for)."""
+    return (line.module, line.what, line.timeout, line.polls) == (module, what, timeout, 0) and line.waited <= 5
 
 
 def task_sections(output: str) -> dict[str, str]:
@@ -91,7 +98,7 @@ def assert_a_line_every_minute(lines: list[Progress], wait_seconds: float) -> No
     """One line when the wait starts, then none more than 60 s after the one before, until the end of a wait of at
     least `wait_seconds` (the image's time: it is seen AVAILABLE at a poll after that)."""
     waited = [line.waited for line in lines]
-    assert waited and waited[0] == 0 and lines[0].polls == 0, "no line when the wait starts: %s" % (lines,)
+    assert waited and waited[0] <= 5 and lines[0].polls == 0, "no line when the wait starts: %s" % (lines,)
     assert all(0 <= later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
     assert waited[-1] >= wait_seconds - 60, "the last line is more than 60 s before the end of the wait: %s" % waited
     assert len(lines) >= 1 + int(wait_seconds // 60), lines
@@ -113,8 +120,8 @@ def test_the_role_says_what_it_waits_for_at_least_every_minute(tmp_path: Path, h
     assert_a_line_every_minute(image_lines, timings["image_seconds"])
     stop = progress_lines(sections["Shut the instance down and wait until it is stopped"])
     start = progress_lines(sections["Put the instance's power back (running)"])
-    assert stop[0] == Progress("zenlayer_instance_power", "%s STOPPING" % RUNNING_ID, 0, 600, 0), stop
-    assert start[0] == Progress("zenlayer_instance_power", "%s BOOTING" % RUNNING_ID, 0, 600, 0), start
+    assert is_the_start(stop[0], "zenlayer_instance_power", "%s STOPPING" % RUNNING_ID, 600), stop
+    assert is_the_start(start[0], "zenlayer_instance_power", "%s BOOTING" % RUNNING_ID, 600), start
     assert len(progress_lines(run.output)) == len(image_lines) + len(stop) + len(start), "a line outside its task"
     assert "\x1b[" not in run.output, "colour codes in output that is no terminal"
     for record in run.results:
@@ -173,7 +180,7 @@ def test_ad_hoc_shows_the_lines_and_check_mode_none(tmp_path: Path, harness, col
         made = run_adhoc(emu, collections_root, "zenlayer.cloud.zenlayer_image", args, tmp_dir=tmp_path / "real")
         assert made.rc == 0, made.report()
         image_id = re.search(r'"image_id": "(img-[0-9a-f]+)"', made.output).group(1)
-        assert progress_lines(made.output)[0] == Progress("zenlayer_image", "adhoc (%s) CREATING" % image_id, 0, 1800, 0)
+        assert is_the_start(progress_lines(made.output)[0], "zenlayer_image", "adhoc (%s) CREATING" % image_id, 1800)
         emu.patch(images={"img-checked": {"imageName": "checked", "zoneId": "HKG-A", "imageStatus": "CREATING",
                                           "pending": {"to": "AVAILABLE", "at": time.time() + 20 * emu.time_scale}}})
         checked = run_adhoc(emu, collections_root, "zenlayer.cloud.zenlayer_image", {"zone_id": "HKG-A", "name": "checked"},
@@ -210,7 +217,7 @@ def parity_play(in_one_piece: bool) -> list[dict]:
 def test_tasks_in_slices_give_the_results_of_tasks_in_one_piece(tmp_path: Path, harness, collections_root: str) -> None:
     from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized  # pylint: disable=import-outside-toplevel
 
-    timings = {"stop_seconds": 8, "start_seconds": 8, "image_seconds": 35}
+    timings = {"stop_seconds": 8, "start_seconds": 8, "image_seconds": 120}
     runs = {}
     for in_one_piece in (True, False):
         label = "one piece" if in_one_piece else "slices"
