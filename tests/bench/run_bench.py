@@ -165,8 +165,8 @@ def main() -> int:
 
 
 def _kept_sections(out: str, script: Any = None) -> str:
-    """Sections other scripts write into the page between their markers (tests/bench/inventory.py, progress.py): kept
-    as they are."""
+    """Sections other scripts write into the page between their markers (tests/bench/inventory.py, leases.py,
+    progress.py): kept as they are."""
     if script is None:
         import inventory as script  # pylint: disable=import-outside-toplevel
     try:
@@ -181,9 +181,10 @@ def _kept_sections(out: str, script: Any = None) -> str:
 
 
 def _render(doc: dict, out: str, json_path: str | None) -> int:
+    import leases  # pylint: disable=import-outside-toplevel
     import progress  # pylint: disable=import-outside-toplevel
     import report  # pylint: disable=import-outside-toplevel
-    kept, kept_last = _kept_sections(out), _kept_sections(out, progress)
+    kept, kept_last = _kept_sections(out), _kept_sections(out, leases) + _kept_sections(out, progress)
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(report.render(doc, kept) + kept_last)
     report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet.svg"))
