@@ -324,14 +324,18 @@ class AnsibleZenlayer:
         facts. Nothing of it is the module's result: the action plugin takes both out."""
         waiting = self.waiting
         assert waiting is not None  # only between_polls() ends a slice, and only inside a wait
-        subject, status = waiting.describe()
         resume = {"format": RESUME_FORMAT, "changed": self.changed,
                   "lease": dict(self.lease.records) if self.lease is not None else {},
                   "wait": {"kind": waiting.kind, "polls": polls_to_resume(waiting.polls, self.clock)},
                   "state": self.resume_state()}
-        progress = {"subject": subject, "status": status, "waited": self.time_waited(),
-                    "timeout": self.params.get("wait_timeout"), "polls": waiting.polls.made}
-        return {"resume": resume, "progress": progress}
+        return {"resume": resume, "progress": self.progress(waiting)}
+
+    def progress(self, waiting: Waiting) -> dict[str, Any]:
+        """The facts of the progress line (_progress.progress_line): what is awaited and its status (the wait's
+        describe()), the time waited of wait_timeout, the polls (None leaves them out of the line)."""
+        subject, status = waiting.describe()
+        return {"subject": subject, "status": status, "waited": self.time_waited(),
+                "timeout": self.params.get("wait_timeout"), "polls": waiting.polls.made}
 
     # -- leases ------------------------------------------------------------------------------------------------------
 
