@@ -323,7 +323,8 @@ class AnsibleZenlayer:
         """The result of a slice that ended inside a wait (self.waiting): where to resume, and the progress line's
         facts. Nothing of it is the module's result: the action plugin takes both out."""
         waiting = self.waiting
-        assert waiting is not None  # only between_polls() ends a slice, and only inside a wait
+        if waiting is None:  # only between_polls() ends a slice, and only inside a wait
+            raise AssertionError("a slice ended outside a wait")
         resume = {"format": RESUME_FORMAT, "changed": self.changed,
                   "lease": dict(self.lease.records) if self.lease is not None else {},
                   "wait": {"kind": waiting.kind, "polls": polls_to_resume(waiting.polls, self.clock)},
