@@ -14,15 +14,31 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
 LINT_SESSIONS := codeqa yamllint antsibull-nox-config ansible-lint
-TEST_SESSIONS := $(LINT_SESSIONS) docs-check extra-checks build-import-check changelog \
-	$(foreach c,$(CORES),sanity-$(c) units-$(c) integration-$(c) ansible-doc-$(c)) release
+# Longest first: nox starts them in this order, JOBS at a time (one session's waits on emulators and playbooks overlap
+# another's work; each session's output is printed as a block when it ends). The split of tests/README.md:
+# integration-2.19 and units-2.19 run every test, the 2.16 and 2.21 sessions the boundary ones (PRIMARY: as
+# PRIMARY_CORE in noxfile.py).
+PRIMARY := 2.19
+TEST_SESSIONS := integration-$(PRIMARY) units-$(PRIMARY) $(foreach c,$(filter-out $(PRIMARY),$(CORES)),integration-$(c)) \
+	$(foreach c,$(CORES),sanity-$(c)) ansible-lint build-import-check release docs-check \
+	$(foreach c,$(CORES),ansible-doc-$(c)) $(foreach c,$(filter-out $(PRIMARY),$(CORES)),units-$(c)) \
+	codeqa yamllint antsibull-nox-config extra-checks changelog
+JOBS ?= 2
+PARALLEL := --parallel $(JOBS) --allow-parallel
 
-.PHONY: help bootstrap test check demo lint sanity units integration release reliability bench clean
+.PHONY: help bootstrap test test-all check demo emulator emulator-env emulator-stop lint sanity units integration \
+	release reliability bench clean
 
 help:
-	@echo "make test         the whole suite: every nox session below, ending 'summary: N passed, M failed'"
-	@echo "make check        the inner loop: lint + units on one ansible-core (CORE=$(CORE))"
+	@echo "make test         the whole suite: every nox session below, JOBS=$(JOBS) at a time, ending"
+	@echo "                  'summary: N passed, M failed, K sessions skipped'"
+	@echo "                  (tests of our own logic on ansible-core 2.19, the boundary with Ansible on 2.16, 2.19 and 2.21)"
+	@echo "make test-all     the same with every test on every ansible-core (before a release)"
+	@echo "make check        the inner loop: lint + units on one ansible-core (CORE=$(CORE); on 2.16 and 2.21 the"
+	@echo "                  boundary tests only, unless ZENLAYER_TESTS=all)"
 	@echo "make demo         the demo (scripts/demo.sh)"
+	@echo "make emulator     the emulator in the background (seed quickstart); prints the export lines to paste"
+	@echo "make emulator-env the export lines again; make emulator-stop stops it"
 	@echo "make lint         flake8, yamllint, ansible-lint --profile production"
 	@echo "make sanity       ansible-test sanity             (CORE=2.16|2.19|2.21, default $(CORE))"
 	@echo "make units        ansible-test units              (CORE=...)"
@@ -44,15 +60,30 @@ $(BOOTSTRAP)/.stamp: tests/requirements-nox.txt
 
 test: bootstrap
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@start=$$SECONDS; $(NOX) --report $(RESULTS)/nox-report.json -e $(TEST_SESSIONS) $(NOX_ARGS); \
+	@start=$$SECONDS; $(NOX) $(PARALLEL) --report $(RESULTS)/nox-report.json -e $(TEST_SESSIONS) $(NOX_ARGS); \
 	  echo "nox: $$((SECONDS - start)) s; junit XML in $(RESULTS)/"; \
 	  $(BOOTSTRAP)/bin/python tests/summary.py $(RESULTS)/nox-report.json
 
+# every test on every ansible-core (tests/README.md: the split), as before a release
+test-all:
+	ZENLAYER_TESTS=all $(MAKE) test
+
 check: bootstrap
-	$(NOX) -e $(LINT_SESSIONS) units-$(CORE) $(NOX_ARGS)
+	@start=$$SECONDS; $(NOX) $(PARALLEL) -e units-$(CORE) $(LINT_SESSIONS) $(NOX_ARGS) && \
+	  echo "make check: $$((SECONDS - start)) s"
 
 demo:
 	bash scripts/demo.sh
+
+# the emulator in the background for the README's Quick start (scripts/emulator.py; EMULATOR_DIR, EMULATOR_PORT)
+emulator:
+	@$(PYTHON) scripts/emulator.py start
+
+emulator-env:
+	@$(PYTHON) scripts/emulator.py env
+
+emulator-stop:
+	@$(PYTHON) scripts/emulator.py stop
 
 lint: bootstrap
 	$(NOX) -e $(LINT_SESSIONS)
@@ -70,5 +101,6 @@ bench: bootstrap
 	$(NOX) -e bench -- $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
+	-@$(PYTHON) scripts/emulator.py stop 2>/dev/null
 	rm -rf .nox $(BOOTSTRAP) .venvs .cache .pytest_cache tests/output tests/integration/inventory build zenlayer-cloud-*.tar.gz
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -43,8 +43,16 @@ nox.options.error_on_missing_interpreters = False
 REPO = Path(__file__).resolve().parent
 RESULTS = REPO / "tests" / "output" / "ci"
 NCPU = os.cpu_count() or 1
+# The tests wait on the emulator's clock as much as they compute: two workers per CPU overlap the waits without
+# crowding out the other sessions make test runs at the same time (JOBS in the Makefile).
+UNIT_WORKERS = 2 * NCPU
+INTEGRATION_WORKERS = 2 * NCPU
 # ansible-core version -> the Python it is tested on
 CORES = {"2.16": "3.11", "2.19": "3.11", "2.21": "3.12"}
+# The ansible-core that runs every test. The others run the tests of the boundary with Ansible: the pytest tests
+# marked `boundary` and the integration targets whose aliases hold `boundary` (tests/README.md); everything else tests
+# our own logic. ZENLAYER_TESTS=all (make test-all) runs every test on every version, as before a release.
+PRIMARY_CORE = "2.19"
 TEST_REQUIREMENTS = ["-r", "tests/requirements.txt"]
 QUIET_ENV = {"NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0",
              "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
@@ -97,12 +105,13 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
 
     ansible-test bootstraps pip in the venvs it makes (sanity tests, --venv) with a script it downloads from
     ci-files.testing.ansible.com, which these machines cannot reach. It first looks for a cached copy at
-    ~/.ansible/test/cache/get_pip_<pip version with _>.py, so ansible-test runs with HOME=.nox/ansible-test-home
-    (inside the checkout; its venvs are kept there too, so a second run is fast) where that file is a stand-in: it
-    runs ensurepip in a child process (in-process ensurepip would drop the machine's pip configuration and its
-    certificate), then pip install with the arguments given.
+    ~/.ansible/test/cache/get_pip_<pip version with _>.py, so ansible-test runs with HOME=.nox/ansible-test-home/SESSION
+    (inside the checkout; its venvs are kept there too, so a second run is fast; one per session, as make test runs
+    sessions at the same time) where that file is a stand-in: it runs ensurepip in a child process (in-process
+    ensurepip would drop the machine's pip configuration and its certificate), then pip install with the arguments
+    given.
     """
-    home = REPO / ".nox" / "ansible-test-home"
+    home = REPO / ".nox" / "ansible-test-home" / session.name
     cache = home / ".ansible" / "test" / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     pip_version = session.run("python", "-c", "import types; from ansible_test._internal.python_requirements import "
@@ -145,15 +154,88 @@ def integration_junit(collection: Path, junit: Path, targets_run: list[str]) -> 
     ET.ElementTree(suite).write(junit, encoding="utf-8", xml_declaration=True)
 
 
-def integration_targets() -> list[str]:
-    """The targets ansible-test runs: every directory under tests/integration/targets/ but the setup_* ones."""
+def integration_targets(boundary_only: bool = False) -> list[str]:
+    """The targets ansible-test runs: every directory under tests/integration/targets/ but the setup_* ones; with
+    boundary_only, those whose aliases file has the line `boundary`."""
     base = REPO / "tests" / "integration" / "targets"
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(("setup_", "prepare_")))
+    names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(("setup_", "prepare_")))
+    if boundary_only:
+        names = [name for name in names
+                 if "boundary" in (base / name / "aliases").read_text(encoding="utf-8").splitlines()]
+    return names
+
+
+def runs_everything(core: str) -> bool:
+    """Whether this ansible-core's sessions run every test (PRIMARY_CORE, or ZENLAYER_TESTS=all), or the boundary."""
+    return core == PRIMARY_CORE or os.environ.get("ZENLAYER_TESTS") == "all"
+
+
+def tests_env(core: str) -> dict[str, str]:
+    """What the pytest suites read: ZENLAYER_TESTS (all | boundary, see conftest.py) and CI (set: a missing test
+    dependency fails instead of skipping)."""
+    env = {"ZENLAYER_TESTS": "all" if runs_everything(core) else "boundary"}
+    if os.environ.get("CI"):
+        env["CI"] = os.environ["CI"]
+    return env
+
+
+def check_nothing_left(session: nox.Session, collection: Path) -> None:
+    """Fail the session when an emulator started from the staged collection still runs (ansible-test passes pytest and
+    the targets so few environment variables that the pytest check, tests/emulator/leftovers.py, cannot see them)."""
+    marker = str(collection).encode()
+    left = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in command and b"tests/emulator/server.py" in command:
+            left.append(int(entry.name))
+            try:
+                os.kill(int(entry.name), 9)
+            except OSError:
+                pass
+    if left:
+        session.error("emulator processes were left running (now killed): %s" % left)
+
+
+class BackgroundRun:
+    """A command of the session's venv run in the background (its own process group), output to a log file that
+    finish() prints; stop() kills it with all it started if it still runs."""
+
+    def __init__(self, session: nox.Session, args: list[str], env: dict[str, str], label: str) -> None:
+        self.session = session
+        self.log = RESULTS / ("%s-%s.log" % (session.name, label))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        bin_dir = session.bin
+        command = [os.path.join(bin_dir, args[0])] + args[1:]
+        full_env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+                        VIRTUAL_ENV=session.virtualenv.location, **env)
+        session.log("in the background (output at the end, and in %s): %s" % (self.log, " ".join(args)))
+        with open(self.log, "wb") as output:
+            self.process = subprocess.Popen(command, cwd=str(REPO), env=full_env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def finish(self) -> int:
+        """Wait for it, print its output, return its exit status."""
+        self.session.log("waiting for: %s" % " ".join(self.process.args[:3]))
+        code = self.process.wait()
+        sys.stdout.write(self.log.read_text(encoding="utf-8", errors="replace"))
+        sys.stdout.flush()
+        self.session.log("exit status %d: %s" % (code, " ".join(self.process.args[:3])))
+        return code
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, 9)
+        except OSError:
+            pass
+        self.process.wait()
 
 
 def pytest_args(session: nox.Session, paths: list[str], workers: int, part: str = "") -> list[str]:
     args = ["python", "-m", "pytest", *paths, "-p", "no:cacheprovider", "-o", "console_output_style=classic",
-            "-rfE", "--color=no", "--junitxml=%s" % junit_path(session, part)]
+            "-rfE", "--color=no", "--durations=25", "--junitxml=%s" % junit_path(session, part)]
     if workers > 1:
         args += ["-n", str(workers)]
     return args + list(session.posargs)
@@ -181,43 +263,57 @@ def add_core_sessions(core: str, python: str | None) -> None:
 
     @nox.session(name="units-%s" % core, python=venv_python, tags=["units", "core-" + core])
     def units(session: nox.Session) -> None:
-        """ansible-test units: tests/unit (the client, the base, the modules, the emulator) on this ansible-core."""
+        """ansible-test units on tests/unit (the client, the base, the modules, the emulator): every test on
+        PRIMARY_CORE, the ones marked boundary on the others (ZENLAYER_TESTS=all: every test)."""
         skip_without_python(session, core)
         install_core(session, core, *TEST_REQUIREMENTS)
         env = ansible_test_env(session)
         collection = stage(session)
+        # ansible-test passes pytest few environment variables: tests/unit/conftest.py reads these from this file
+        (collection / "tests" / ".session-env.json").write_text(json.dumps(tests_env(core)), encoding="utf-8")
         with session.chdir(collection):
             try:
                 session.run("ansible-test", "units", "--color", "no", "--local", "--python", pyver,
-                            "--num-workers", str(NCPU), *session.posargs, env=env)
+                            "--num-workers", str(UNIT_WORKERS), *session.posargs, env=env)
             finally:
                 for xml in (collection / "tests" / "output" / "junit").glob("*units.xml"):
                     shutil.copy(xml, junit_path(session, "-" + xml.stem))
                 copy_ansible_test_output(collection, session)
+                check_nothing_left(session, collection)
 
     @nox.session(name="integration-%s" % core, python=venv_python, tags=["integration", "core-" + core])
     def integration(session: nox.Session) -> None:
-        """ansible-test integration on every target (each against its own emulator), then pytest tests/integration
-        (faults, bad input, secrets, TLS, concurrency, the AWX job through ansible-runner)."""
+        """ansible-test integration on the targets (each against its own emulator) and, at the same time, pytest
+        tests/integration (faults, bad input, secrets, TLS, concurrency, the AWX job through ansible-runner): every
+        target and test on PRIMARY_CORE, the boundary ones on the others (ZENLAYER_TESTS=all: every one)."""
         skip_without_python(session, core)
         install_core(session, core, *TEST_REQUIREMENTS)
         env = ansible_test_env(session)
         collection = stage(session)
-        targets = list(session.posargs) or integration_targets()
-        failed = False
-        with session.chdir(collection):
-            try:
-                session.run("ansible-test", "integration", "--color", "no", "--local", "--python", pyver,
-                            "--continue-on-error", *targets, env=env)
-            except nox.command.CommandFailed:
-                failed = True
-            finally:
-                integration_junit(collection, junit_path(session, "-targets"), targets)
-                copy_ansible_test_output(collection, session)
-        if not session.posargs:
-            session.run(*pytest_args(session, ["tests/integration"], 2 * NCPU), env=QUIET_ENV)
+        targets = list(session.posargs) or integration_targets(boundary_only=not runs_everything(core))
+        # the pytest suites wait on emulators and playbooks, the targets too: both at once (its output comes after)
+        pytest_run = None if session.posargs else BackgroundRun(
+            session, pytest_args(session, ["tests/integration"], INTEGRATION_WORKERS), dict(QUIET_ENV, **tests_env(core)),
+            "pytest")
+        failed = []
+        try:
+            with session.chdir(collection):
+                try:
+                    session.run("ansible-test", "integration", "--color", "no", "--local", "--python", pyver,
+                                "--continue-on-error", *targets, env=env)
+                except nox.command.CommandFailed:
+                    failed.append("ansible-test integration")
+                finally:
+                    integration_junit(collection, junit_path(session, "-targets"), targets)
+                    copy_ansible_test_output(collection, session)
+                    check_nothing_left(session, collection)
+            if pytest_run is not None and pytest_run.finish() != 0:
+                failed.append("pytest tests/integration")
+        finally:
+            if pytest_run is not None:
+                pytest_run.stop()
         if failed:
-            session.error("ansible-test integration failed")
+            session.error(" and ".join(failed) + " failed")
 
     @nox.session(name="ansible-doc-%s" % core, python=venv_python, tags=["docs", "core-" + core])
     def ansible_doc(session: nox.Session) -> None:

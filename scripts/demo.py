@@ -15,11 +15,13 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "emulator"))
 
+import leftovers  # noqa: E402  pylint: disable=wrong-import-position
 from harness import Emulator, load_seed  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = os.path.join(REPO, "playbooks", "demo.yml")
@@ -86,10 +88,13 @@ class Demo:
         self.emu.clear_requests()
         events_before = len(self.emu.events())
         status_before = instance_status(self.emu)
+        started = time.monotonic()
         code, changed, failed, output = run_playbook(self.emu, self.tmp, "run%d" % number, self.verbose)
+        seconds = time.monotonic() - started
         total, reads, writes = call_counts(self.emu.requests())
         events = [e for e in self.emu.events()[events_before:] if e["kind"] == "instance" and e["id"] == INSTANCE_ID]
-        print("Run %d: ansible-playbook exit %d, %d task(s) changed, %d failed" % (number, code, changed, failed))
+        print("Run %d: ansible-playbook exit %d, %d task(s) changed, %d failed, %.1f s"
+              % (number, code, changed, failed, seconds))
         path = "" if not events else " (went %s)" % " -> ".join([events[0]["from"]] + [e["to"] for e in events])
         print("  instance %s: %s before, %s after%s" % (INSTANCE_ID, status_before, instance_status(self.emu), path))
         print("  API calls: %d (reads: %s; writes: %d: %s)"
@@ -137,9 +142,16 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.1, help="emulator time scale (default 0.1)")
     parser.add_argument("--verbose", action="store_true", help="print the ansible-playbook output of each run")
     args = parser.parse_args()
+    run = leftovers.mark_run()  # the emulator and the playbooks carry this mark: the demo checks it left nothing
     with tempfile.TemporaryDirectory(prefix="zenlayer-demo-") as tmp:
         with Emulator(load_seed("demo"), time_scale=args.time_scale) as emu:
-            return Demo(emu, tmp, args.verbose).main()
+            code = Demo(emu, tmp, args.verbose).main()
+    left = leftovers.leftovers(run)
+    if left:
+        leftovers.clean_up(left)
+        print("DEMO FAILED: it left these behind (now stopped and removed):\n" + leftovers.report(left))
+        return 1
+    return code
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 # Copyright: zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The end of `make test`: a table of the nox sessions and ONE line `summary: N passed, M failed`.
+"""The end of `make test`: a table of the nox sessions and ONE line `summary: N passed, M failed, K sessions skipped`
+(with the names of the skipped sessions: a session that did not run, e.g. ansible-core 2.21 without Python 3.12, is
+neither passed nor failed, and must not go unseen).
 
     python tests/summary.py tests/output/ci/nox-report.json
 
@@ -34,6 +36,14 @@ def junit_counts(paths: list[str]) -> tuple[int, int, int]:
     return passed, failed, skipped
 
 
+def summary_line(passed: int, failed: int, skipped_sessions: list[str]) -> str:
+    """The last line: what passed and failed, and which sessions did not run at all (they count neither way)."""
+    skipped = "%d session%s skipped" % (len(skipped_sessions), "" if len(skipped_sessions) == 1 else "s")
+    if skipped_sessions:
+        skipped += ": " + ", ".join(skipped_sessions)
+    return "summary: %d passed, %d failed, %s" % (passed, failed, skipped)
+
+
 def main() -> int:
     report_path = sys.argv[1]
     results_dir = os.path.dirname(os.path.abspath(report_path))
@@ -42,9 +52,10 @@ def main() -> int:
             sessions = json.load(handle)["sessions"]
     except (OSError, ValueError, KeyError) as error:
         print("no nox report (%s): nox did not run to its end" % error)
-        print("summary: 0 passed, 1 failed")
+        print(summary_line(0, 1, []))
         return 1
     total_passed = total_failed = 0
+    skipped_sessions = []
     print("\n%-28s %-8s %s" % ("session", "result", "test cases"))
     for session in sessions:
         name, result = session["name"], session["result"]
@@ -53,6 +64,7 @@ def main() -> int:
         if result == "skipped":
             note = (session.get("reason") or "").strip()
             passed = failed = 0
+            skipped_sessions.append(name)
         elif xml:
             passed, failed, skipped = junit_counts(xml)
             if result != "success" and failed == 0:
@@ -63,7 +75,7 @@ def main() -> int:
             note = ""
         total_passed, total_failed = total_passed + passed, total_failed + failed
         print("%-28s %-8s %s" % (name, result, note))
-    print("summary: %d passed, %d failed" % (total_passed, total_failed))
+    print(summary_line(total_passed, total_failed, skipped_sessions))
     return 1 if total_failed else 0
 
 

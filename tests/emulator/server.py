@@ -443,6 +443,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds (x --time-scale) between accepting a write and its visible effect "
                              "(default: the seed's or state's async_lag, else 0)")
     add_timing_arguments(parser)
+    parser.add_argument("--outlive-parent", action="store_true",
+                        help="keep serving when the process that started it exits (default: stop with it)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
@@ -495,6 +497,18 @@ def make_server(args: argparse.Namespace) -> tuple[EmulatorHTTPServer, Emulator,
     return server, emulator, scheme
 
 
+def stop_with_parent(server: EmulatorHTTPServer) -> None:
+    """Shut down when the process that started this one exits: a killed test run leaves no emulator behind."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        server.shutdown()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT."""
     args = parse_args(argv)
@@ -505,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if not args.outlive_parent:
+        stop_with_parent(server)
     print("listening on %s://127.0.0.1:%d" % (scheme, emulator.port), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

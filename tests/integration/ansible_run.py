@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -137,16 +138,33 @@ def secret_seed(base: str | dict = "default", **changes: Any) -> dict:
     return seed
 
 
+def _as_text(text: Any) -> str:
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    return text if isinstance(text, str) else json.dumps(text, default=str)
+
+
 def find_secrets(*texts: Any) -> list[str]:
     """The secret fragments found in any of the texts (str, bytes, or data dumped as JSON)."""
     found = []
     for text in texts:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        elif not isinstance(text, str):
-            text = json.dumps(text, default=str)
+        text = _as_text(text)
         found += [fragment for fragment in SECRET_FRAGMENTS if fragment in text]
     return sorted(set(found))
+
+
+def where_secrets(*texts: Any, around: int = 300) -> str:
+    """Where the secrets are: for each text holding one, its number and what surrounds the first (secret masked)."""
+    places = []
+    for number, text in enumerate(texts):
+        text = _as_text(text)
+        hits = [text.find(fragment) for fragment in SECRET_FRAGMENTS if fragment in text]
+        if hits:
+            context = text[max(0, min(hits) - around):min(hits) + around]
+            for fragment in sorted(SECRET_FRAGMENTS, key=len, reverse=True):
+                context = context.replace(fragment, "<SECRET>")
+            places.append("text %d: ...%s..." % (number, context))
+    return "\n".join(places)
 
 
 def _callback_dir(tmp_dir: Path) -> Path:
@@ -248,16 +266,40 @@ def _finish(command: list[str], tmp_dir: Path, rc: int, output: bytes, started: 
     return AnsibleRun(rc, output.decode("utf-8", "replace"), results, command, time.monotonic() - started)
 
 
+def _start(command: list[str], env: dict, tmp_dir: Path) -> subprocess.Popen:
+    """The command in a session (process group) of its own, so that it can be killed with all it started."""
+    return subprocess.Popen(command, env=env, cwd=str(tmp_dir), stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process and every process of its group (ansible-playbook's workers, the modules they run)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:  # the group is gone already
+        pass
+
+
+def _communicate(process: subprocess.Popen, timeout: float) -> tuple[int, bytes]:
+    """(rc, output) once the process ended (killed with its group after `timeout` s); nothing of it runs on."""
+    try:
+        try:
+            output = process.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            output = process.communicate()[0] + b"\n[ansible_run] timed out after %d s" % int(timeout)
+            return -9, output
+        return process.returncode, output
+    finally:
+        kill_group(process)
+        process.wait()
+
+
 def _execute(command: list[str], env: dict, tmp_dir: Path, timeout: float) -> AnsibleRun:
     started = time.monotonic()
     env = dict(env, ZC_TASK_RESULTS=str(tmp_dir / "task-results.json"))
-    try:
-        result = subprocess.run(command, env=env, cwd=str(tmp_dir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        return _finish(command, tmp_dir, result.returncode, result.stdout, started)
-    except subprocess.TimeoutExpired as error:
-        output = (error.stdout or b"") + (b"\n[ansible_run] timed out after %d s" % int(timeout))
-        return _finish(command, tmp_dir, -9, output, started)
+    rc, output = _communicate(_start(command, env, tmp_dir), timeout)
+    return _finish(command, tmp_dir, rc, output, started)
 
 
 def run_playbook(emu: Any, collections_root: str, plays: Any, *, tmp_dir: str | os.PathLike,
@@ -273,7 +315,10 @@ def run_playbook(emu: Any, collections_root: str, plays: Any, *, tmp_dir: str | 
 
 
 class BackgroundPlaybook:
-    """ansible-playbook in a subprocess (Popen), for doing things to the emulator while it runs."""
+    """ansible-playbook in a subprocess (Popen), for doing things to the emulator while it runs.
+
+    Use it as a context manager (``with BackgroundPlaybook(...) as run:``), or call close() in a finally: whatever
+    happens in the test, the playbook and every process it started are killed at the end."""
 
     def __init__(self, emu: Any, collections_root: str, plays: Any, *, tmp_dir: str | os.PathLike, auth: str = "key",
                  extra_env: dict | None = None, unset_env: Iterable[str] = (), **command_options: Any) -> None:
@@ -282,19 +327,24 @@ class BackgroundPlaybook:
         env = ansible_env(emu, collections_root, self.tmp_dir, auth=auth, extra_env=extra_env, unset_env=unset_env)
         env["ZC_TASK_RESULTS"] = str(self.tmp_dir / "task-results.json")
         self.started = time.monotonic()
-        self.process = subprocess.Popen(self.command, env=env, cwd=str(self.tmp_dir),  # pylint: disable=consider-using-with
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = _start(self.command, env, self.tmp_dir)
 
     def wait(self, timeout: float = DEFAULT_TIMEOUT) -> AnsibleRun:
-        try:
-            output = self.process.communicate(timeout=timeout)[0]
-            rc = self.process.returncode
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            output = self.process.communicate()[0]
-            output += b"\n[ansible_run] timed out after %d s" % int(timeout)
-            rc = -9
+        """The run's result once it ended (killed, with all it started, after `timeout` s)."""
+        rc, output = _communicate(self.process, timeout)
         return _finish(self.command, self.tmp_dir, rc, output, self.started)
+
+    def close(self) -> None:
+        """Kill the playbook and everything it started, if they still run."""
+        kill_group(self.process)
+        if self.process.returncode is None:
+            self.process.communicate()
+
+    def __enter__(self) -> "BackgroundPlaybook":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def run_adhoc(emu: Any, collections_root: str, module: str, args: dict | str | None = None, *,
@@ -360,7 +410,7 @@ class Scenario:
     def scan(self, *texts: Any) -> None:
         leaked = find_secrets(*texts)
         self.record["secrets_leaked"] += len(leaked)
-        assert not leaked, "secret fragments leaked: %s" % leaked
+        assert not leaked, "secret fragments leaked: %s\n%s" % (leaked, where_secrets(*texts))
 
     def check_images(self, state: dict) -> None:
         duplicates = duplicated_images(state)

@@ -1,7 +1,9 @@
 # Copyright: zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """pytest set-up for the integration tests that ansible-test targets cannot express (faults, bad input, secrets, TLS,
-concurrency, the AWX runner); see tests/integration/README.md."""
+concurrency, the AWX runner); see tests/integration/README.md.
+
+The marker ``boundary`` and the check that nothing is left behind work as in tests/unit/conftest.py."""
 
 from __future__ import annotations
 
@@ -28,6 +30,33 @@ def _collections_root(repo: str = REPO) -> str:
     os.makedirs(os.path.join(root, "ansible_collections", "zenlayer"))
     os.symlink(repo, os.path.join(root, "ansible_collections", "zenlayer", "cloud"))
     return root
+
+
+def _leftovers():
+    if EMULATOR_DIR not in sys.path:
+        sys.path.insert(0, EMULATOR_DIR)
+    import leftovers  # pylint: disable=import-outside-toplevel,import-error
+    return leftovers
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "boundary: a test of the boundary with Ansible (argument specs, docs, inventory "
+                                       "output, module_defaults, check mode, ad-hoc use, AWX): run on every tested "
+                                       "ansible-core; an unmarked test runs on one (see tests/README.md)")
+    _leftovers().mark_run()  # before pytest-xdist starts its workers: everything this run starts carries the mark
+
+
+def pytest_collection_modifyitems(config, items):
+    """ZENLAYER_TESTS=boundary (the sessions of the other ansible-core versions): only the tests marked boundary."""
+    if os.environ.get("ZENLAYER_TESTS", "all") == "boundary":
+        config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker("boundary")])
+        items[:] = [item for item in items if item.get_closest_marker("boundary")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
+    """The run fails (a test case "no leftovers") when it left an emulator, a process or a temp folder behind."""
+    _leftovers().fail_session_on_leftovers(session)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,8 @@ except ImportError as import_error:  # pragma: no cover - the test venvs have it
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+pytestmark = pytest.mark.boundary  # jobs through ansible-runner, as AWX runs them
+
 REPO = Path(__file__).resolve().parents[2]
 AWX_DIR = REPO / "docs" / "awx"
 DEMO_PLAYBOOK = REPO / "playbooks" / "demo.yml"
@@ -398,7 +400,11 @@ def test_fleet_path_job_in_one_cycle_with_key_credential(tmp_path, clean_environ
         images = _images_from_events(events)
         assert sorted(images) == sorted(FLEET), images
         assert sorted(r["body"]["imageName"] for r in emu.requests("CreateImage")) == sorted("%s-awx1" % h for h in FLEET)
-        assert len(emu.requests("StopInstances")) <= 1 and len(emu.requests("StartInstances")) <= 2
+        running = sorted(instance for instance in FLEET.values() if before[instance] == "RUNNING")
+        stops = emu.requests("StopInstances")
+        assert len(stops) == 1 and sorted(stops[0]["body"]["instanceIds"]) == running, stops
+        started = sorted(i for request in emu.requests("StartInstances") for i in request["body"]["instanceIds"])
+        assert started == running, "each stopped instance started once: %s" % emu.requests("StartInstances")
         assert all(request["auth"] != "bearer" for request in emu.requests()), "the key pair credential was not used"
         emu.settle()
         after = {instance["instanceId"]: instance["instanceStatus"] for instance in emu.state()["instances"]}

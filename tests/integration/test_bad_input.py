@@ -13,8 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 
 from ansible_run import SECRET_KEY_ID, SECRET_PASSWORD, SECRET_TOKEN, Scenario, run_playbook, secret_seed
+
+pytestmark = pytest.mark.boundary  # argument specs: ansible-core's checks and messages
 
 IMG = "zenlayer.cloud.zenlayer_image"
 IMG_INFO = "zenlayer.cloud.zenlayer_image_info"

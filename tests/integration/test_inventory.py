@@ -14,10 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
 from ansible_run import ansible_env, find_secrets, run_playbook, secret_seed  # noqa: E402  pylint: disable=wrong-import-position
 from seedgen import generate  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+pytestmark = pytest.mark.boundary  # ansible-inventory's output of the plugin
 
 REPO = Path(__file__).resolve().parents[2]
 TAG_GROUP_PLAYBOOK = REPO / "playbooks" / "image_tag_group.yml"

@@ -12,6 +12,8 @@ import pytest
 
 from ansible_run import run_playbook, secret_seed
 
+pytestmark = pytest.mark.boundary  # the role in ansible-playbook --check
+
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 CHANGED_TASK = re.compile(r"^TASK \[(?P<task>[^\]]+)\][^\n]*\n(?:(?!TASK \[).*\n)*?changed: \[localhost\]", re.MULTILINE)
 

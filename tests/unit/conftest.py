@@ -12,11 +12,16 @@
   15 s waits 15 x 0.05 = 0.75 s of real time, and sees the emulator's instances and images move as in 15 s. Its
   time() is scaled too, from one epoch shared by every emulator of the session (``CLOCK_EPOCH``): compare record
   expiries with ``emulator.now()``, never with time.time().
+* The marker ``boundary``: a test of the boundary with Ansible, run on every tested ansible-core; an unmarked test runs
+  on one (ZENLAYER_TESTS=boundary keeps only the marked ones; see tests/README.md).
+* Nothing may be left behind: a run that leaves an emulator, a process it started or an emulator's temp folder fails
+  (tests/emulator/leftovers.py).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import sys
@@ -30,6 +35,9 @@ EMULATOR_DIR = os.path.join(REPO, "tests", "emulator")
 DEFAULT_TIME_SCALE = 0.05
 # where the scaled clock of the modules and of every emulator of this session starts
 CLOCK_EPOCH = time.time()
+BOUNDARY_MARKER_HELP = ("boundary: a test of the boundary with Ansible (argument specs, docs, inventory output, "
+                        "module_defaults, check mode, ad-hoc use, AWX): run on every tested ansible-core; an unmarked "
+                        "test runs on one (see tests/README.md)")
 
 
 def collections_root(repo: str = REPO) -> str:
@@ -61,10 +69,44 @@ def _harness():
     return harness
 
 
+def _session_env() -> None:
+    """ansible-test units passes pytest only a few environment variables: the nox sessions write the ones the tests
+    read (ZENLAYER_TESTS, CI) to tests/.session-env.json of the staged collection, and they are restored here."""
+    path = os.path.join(REPO, "tests", ".session-env.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            for name, value in json.load(handle).items():
+                os.environ.setdefault(name, str(value))
+
+
+def _leftovers():
+    if EMULATOR_DIR not in sys.path:
+        sys.path.insert(0, EMULATOR_DIR)
+    import leftovers  # pylint: disable=import-outside-toplevel,import-error
+    return leftovers
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "emulator(seed='default', time_scale=0.05, rate_limit=0, harsh=False, **kwargs): options of the "
         "emulator fixture (any keyword of tests/emulator/harness.py's Emulator)")
+    config.addinivalue_line("markers", BOUNDARY_MARKER_HELP)
+    _session_env()
+    _leftovers().mark_run()  # before pytest-xdist starts its workers: everything this run starts carries the mark
+
+
+def pytest_collection_modifyitems(config, items):
+    """ZENLAYER_TESTS=boundary (the sessions of the other ansible-core versions): only the tests marked boundary."""
+    if os.environ.get("ZENLAYER_TESTS", "all") == "boundary":
+        kept = [item for item in items if item.get_closest_marker("boundary")]
+        config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker("boundary")])
+        items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
+    """The run fails (a test case "no leftovers") when it left an emulator, a process or a temp folder behind."""
+    _leftovers().fail_session_on_leftovers(session)
 
 
 def _start(harness, seed="default", **kwargs):

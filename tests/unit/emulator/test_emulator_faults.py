@@ -96,18 +96,25 @@ def test_rate_limit(make_emu) -> None:
 def test_persistence_across_restart(make_emu, tmp_path) -> None:
     state_file = str(tmp_path / "world.json")
     emu = make_emu(state_file=state_file, time_scale=1.0)
-    emu.patch(timings={"image_seconds": 1.0})
+    # transitions of an hour: still under way after the restart however long it takes (no race with the clock)
+    emu.patch(timings={"image_seconds": 3600.0, "stop_seconds": 3600.0})
     image_id = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "survivor"})["imageId"]
     ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG], "forceShutdown": False})
+    before = emu.state()
     port = emu.port
     emu.restart()  # SIGKILL, then the same port and state file
     assert emu.port == port
-    assert status_of(emu, STOPPED_HKG) == "IMAGING"
-    emu.wait_for(lambda: status_of(emu, STOPPED_HKG) == "STOPPED", timeout=5)
+    assert emu.state() == before, "the world (statuses, transitions under way, timings, ...) survives a SIGKILL"
+    assert status_of(emu, STOPPED_HKG) == "IMAGING" and status_of(emu, RUNNING_HKG) == "STOPPING"
+    due = time.time()  # the transitions under way, due now: they complete after the restart
+    emu.patch(instances={STOPPED_HKG: {"pending": {"to": "STOPPED", "at": due}},
+                         RUNNING_HKG: {"pending": {"to": "STOPPED", "at": due}}},
+              images={image_id: {"pending": {"to": "AVAILABLE", "at": due}}})
+    assert status_of(emu, STOPPED_HKG) == "STOPPED" and status_of(emu, RUNNING_HKG) == "STOPPED"
     info = ok(emu, "DescribeImages", {"zoneId": "HKG-A", "imageIds": [image_id]})["dataSet"][0]
     assert info["imageStatus"] == "AVAILABLE"
     assert emu.instance(RUNNING_HKG)["lastForceShutdown"] is False
-    assert emu.state()["timings"]["image_seconds"] == 1.0
+    assert emu.state()["timings"]["image_seconds"] == 3600.0
     with open(state_file, encoding="utf-8") as handle:
         assert json.load(handle)["format"].startswith("zenlayer-vm-emulator-state/")
 
@@ -130,10 +137,12 @@ def test_log_file_has_one_json_line_per_request_and_no_secret(make_emu, tmp_path
 
 def test_sigterm_exits_cleanly() -> None:
     emu = Emulator(load_seed("demo")).start()
-    process = emu.process
-    emu.stop()
-    assert process.returncode == 0
-    emu.close()
+    try:
+        process = emu.process
+        emu.stop()
+        assert process.returncode == 0
+    finally:
+        emu.close()
 
 
 def test_server_runs_from_any_cwd(tmp_path) -> None:

@@ -9,8 +9,10 @@ from seedgen import generate  # pylint: disable=import-error
 SEED = generate(40)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def big():
+    """Function scope: ansible-test units runs each test in a fork of its own, where a module-scoped fixture is set up
+    again for every test and torn down only after the module's last one (the others' emulators were left running)."""
     with Emulator(SEED, time_scale=0.05) as emulator:
         yield emulator
 

@@ -43,6 +43,8 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._inventory import C
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
 from seedgen import generate  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
+pytestmark = pytest.mark.boundary  # the inventory plugin inside ansible-core's inventory machinery
+
 NAME = zenlayer_vm.InventoryModule.NAME
 DEFAULT_SEED_NAMES = {"web-1", "web-2", "db-1", "app-fra-1", "broken-fra-1", "app-sin-1"}
 

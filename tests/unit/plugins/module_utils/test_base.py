@@ -75,6 +75,7 @@ def test_client_built_from_params():
     assert "ansible-core/" in client.user_agent
 
 
+@pytest.mark.boundary  # the environment fallback is ansible-core's
 def test_empty_environment_variable_counts_as_unset(monkeypatch):
     monkeypatch.setenv("ZENLAYERCLOUD_SCHEME", "")
     with pytest.raises(AnsibleFallbackNotFound):

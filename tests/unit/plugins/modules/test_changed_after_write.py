@@ -112,6 +112,7 @@ def test_a_stop_whose_outcome_is_unknown_is_not_sent_again_and_the_failure_says_
     assert not rerun.get("failed") and rerun["changed"] is True
 
 
+@pytest.mark.boundary  # the environment fallback is ansible-core's
 def test_empty_environment_values_count_as_unset(emulator_env, capsys, monkeypatch):
     """Issue 11, item 10: AWX injects an unused credential field as an empty variable."""
     for name in ("ZENLAYERCLOUD_VALIDATE_CERTS", "ZENLAYERCLOUD_CLIENT_TIMEOUT", "ZENLAYERCLOUD_API_RETRIES",

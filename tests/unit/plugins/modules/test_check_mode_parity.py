@@ -10,8 +10,9 @@ instance that is not shut down yet (a play's earlier task usually stops it). Tha
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -22,13 +23,17 @@ from ansible_collections.zenlayer.cloud.plugins.modules import (
     zenlayer_instance_info,
     zenlayer_instance_power,
 )
-from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module, writes
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import on_request, run_module, writes
+
+pytestmark = pytest.mark.boundary  # check mode and diff as ansible-core passes them to the modules
 
 RUNNING_ID = "ins-hkg-web-0001"
 STOPPED_ID = "ins-hkg-db-0001"
-# Where each transitional status is heading, and how many real seconds it takes to get there in these tests.
+# Where each transitional status is heading. A cell's transitional status is held (due in an hour) until the module
+# looks a second time (ends_at_the_second_look): its first look always sees it moving, however slowly a run starts.
 SETTLES_TO = {"STOPPING": "STOPPED", "BOOTING": "RUNNING", "REBOOT": "RUNNING", "IMAGING": "STOPPED"}
-SETTLE_SECONDS = 0.6
+HELD_SECONDS = 3600.0
+INSTANCE_READS = ("DescribeInstances", "DescribeInstancesStatus")
 # Known only once the API has made the image: a new image's prediction leaves them out (documented).
 MADE_BY_THE_API = ("image_id", "category", "os_type", "image_version")
 
@@ -37,12 +42,30 @@ def put_instance(emu: Any, instance_id: str, status: str) -> None:
     """The instance in `status`; a transitional status moves on by itself shortly (an IMAGING one with its image)."""
     fields: dict[str, Any] = {"instanceStatus": status}
     if status in SETTLES_TO:
-        fields["pending"] = {"to": SETTLES_TO[status], "at": time.time() + SETTLE_SECONDS}
+        fields["pending"] = {"to": SETTLES_TO[status], "at": time.time() + HELD_SECONDS}
     images = {}
     if status == "IMAGING":
         images["img-being-made"] = {"imageName": "being-made", "zoneId": "HKG-A", "imageStatus": "CREATING",
-                                    "pending": {"to": "AVAILABLE", "at": time.time() + SETTLE_SECONDS}}
+                                    "pending": {"to": "AVAILABLE", "at": time.time() + HELD_SECONDS}}
     emu.patch(instances={instance_id: fields}, images=images)
+
+
+def _settle_held(emu: Any, kind: str) -> None:
+    """The held transitions of instances or images (never those of the module's own writes) end now."""
+    now, key = time.time(), {"instances": "instanceId", "images": "imageId"}[kind]
+    held = {item[key]: {"pending": dict(item["pending"], at=now)} for item in emu.state()[kind]
+            if item.get("pending") and item["pending"]["at"] > now + HELD_SECONDS / 2}
+    if held:
+        emu.patch(**{kind: held})
+
+
+@contextlib.contextmanager
+def ends_at_the_second_look(emu: Any) -> Iterator[None]:
+    """A held instance status ends just before the module's second look at instances, a held image status before
+    its second look at images: while the module waits, at its first poll."""
+    with on_request(INSTANCE_READS, lambda: _settle_held(emu, "instances"), nth=2, required=False), \
+            on_request("DescribeImages", lambda: _settle_held(emu, "images"), nth=2, required=False):
+        yield
 
 
 def comparable(result: dict) -> dict:
@@ -56,12 +79,20 @@ def comparable(result: dict) -> dict:
 def check_then_real(emu: Any, capsys: Any, main: Callable[[], None], args: dict,
                     arrange: Callable[[Any], None] = lambda _emu: None) -> tuple[dict, dict]:
     """Both runs start from the same world: `arrange` sets it up again before the real run (check mode sends no
-    write, but time moves on while it waits the way a real run waits)."""
-    arrange(emu)
-    predicted = run_module(main, capsys, args, check_mode=True, diff=True)
+    write, but time moves on while it waits the way a real run waits). Without wait, what the real run's writes set
+    moving stays moving until the run has read it (an hour of the emulator's time), however slowly the run goes."""
+    def prepare() -> None:
+        arrange(emu)
+        if args.get("wait") is False:
+            emu.patch(timings={"stop_seconds": 3600, "start_seconds": 3600, "image_seconds": 3600})
+
+    prepare()
+    with ends_at_the_second_look(emu):
+        predicted = run_module(main, capsys, args, check_mode=True, diff=True)
     assert writes(emu) == [], "check mode sent a write"
-    arrange(emu)
-    real = run_module(main, capsys, args, diff=True)
+    prepare()
+    with ends_at_the_second_look(emu):
+        real = run_module(main, capsys, args, diff=True)
     if isinstance(real.get("image"), dict) and predicted.get("image") and predicted["image"].get("image_id") is None:
         real = dict(real, image={key: value for key, value in real["image"].items() if key not in MADE_BY_THE_API})
     return predicted, real
@@ -101,7 +132,7 @@ def _with_image(status: str, description: str | None = "old") -> Callable[[Any],
     def arrange(emu: Any) -> None:
         image = {"imageName": "web", "zoneId": "HKG-A", "imageStatus": status, "imageDescription": description}
         if status == "CREATING":
-            image["pending"] = {"to": "AVAILABLE", "at": time.time() + SETTLE_SECONDS}
+            image["pending"] = {"to": "AVAILABLE", "at": time.time() + HELD_SECONDS}
         emu.patch(images={"img-web": image})
     return arrange
 
@@ -205,7 +236,7 @@ def _line_creating(emu: Any) -> None:
     _line("202611280200")(emu)
     emu.patch(images={"img-web-202611290200": {"imageName": "web-202611290200", "zoneId": "HKG-A",
                                                "imageStatus": "CREATING",
-                                               "pending": {"to": "AVAILABLE", "at": time.time() + SETTLE_SECONDS}}})
+                                               "pending": {"to": "AVAILABLE", "at": time.time() + HELD_SECONDS}}})
 
 
 LINE = {"instance_id": STOPPED_ID, "prefix": "web-", "now": NIGHT}

@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image
-from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module, writes
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import on_request, run_module, writes
 
 STOPPED_HKG = "ins-hkg-db-0001"
 RUNNING_HKG = "ins-hkg-web-0001"
@@ -196,19 +195,14 @@ def test_dropped_create_is_not_sent_again_and_the_run_says_the_outcome_is_unknow
 
 def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
     """The image appears between the look-up and CreateImage (a parallel run): adopt it, make no second one."""
-    emulator_env.add_faults({"action": "DescribeImageQuota", "kind": "slow", "delay": 0.4})
-
     def parallel_run():
-        time.sleep(0.1)
         done_at = time.time() + 0.6  # the parallel run's image is done a moment later
         emulator_env.patch(images={"img-parallel": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING",
                                                     "pending": {"to": "AVAILABLE", "at": done_at}}},
                            instances={STOPPED_HKG: {"instanceStatus": "IMAGING", "pending": {"to": "STOPPED", "at": done_at}}})
 
-    helper = threading.Thread(target=parallel_run)
-    helper.start()
-    result = run(capsys, instance_id=STOPPED_HKG, name="web")
-    helper.join()
+    with on_request("CreateImage", parallel_run):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web")
     assert result["changed"] is False and result["image"]["image_id"] == "img-parallel"
     assert result["image"]["image_status"] == "AVAILABLE"
     assert [r["code"] for r in emulator_env.requests("CreateImage")] == ["UNSUPPORTED_OPERATION_DISK_MAKING_IMAGE"]
@@ -271,6 +265,7 @@ def test_public_images_are_never_deleted(emulator_env, capsys):
 # -- input and auth -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.boundary  # argument spec checks are ansible-core's
 @pytest.mark.parametrize("args, expected", [
     ({"instance_id": STOPPED_HKG, "name": "a" * 25}, "1 to 24 characters"),
     ({"instance_id": STOPPED_HKG, "name": "web image"}, "letters, digits"),
@@ -291,6 +286,7 @@ def test_input_is_checked_before_any_request(emulator_env, capsys, args, expecte
     assert emulator_env.requests() == []
 
 
+@pytest.mark.boundary  # aliases are ansible-core's
 def test_chinese_name_and_aliases(emulator_env, capsys):
     result = run(capsys, instance_id=STOPPED_HKG, image_name="镜像_web-1", image_description="中文")
     assert result["changed"] is True and result["image"]["image_name"] == "镜像_web-1"
@@ -339,23 +335,17 @@ def test_a_rerun_waits_for_an_image_whose_instance_is_gone(emulator_env, capsys)
 
 def test_an_instance_deleted_during_our_own_wait_is_noticed_at_once(emulator_env, capsys):
     emulator_env.patch(timings={"image_seconds": 10000})
-    emulator_env.add_faults({"action": "DescribeImages", "kind": "slow", "delay": 0.05, "after": 2, "times": 1})
-    import threading  # pylint: disable=import-outside-toplevel
-    timer = threading.Timer(0.5, lambda: emulator_env.patch(delete_instances=[STOPPED_HKG]))
-    timer.start()
-    result = run(capsys, instance_id=STOPPED_HKG, name="web")
-    timer.join()
+    # deleted while the module waits: after its second look at the image (the first poll), before the next one
+    with on_request("DescribeImages", lambda: emulator_env.patch(delete_instances=[STOPPED_HKG]), nth=2, when="after"):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web")
     assert result["failed"] is True and "disappeared while image" in result["msg"] and result["changed"] is True
 
 
 def test_a_twin_made_by_a_parallel_job_is_reported_with_both_ids(emulator_env, capsys):
-    emulator_env.add_faults({"action": "CreateImage", "kind": "slow", "delay": 0.3})
-    import threading  # pylint: disable=import-outside-toplevel
-    timer = threading.Timer(0.1, lambda: emulator_env.patch(
-        images={"img-twin": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING"}}))
-    timer.start()
-    result = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
-    timer.join()
+    # a parallel job's image of the same name appears while our CreateImage is answered
+    twin = {"img-twin": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING"}}
+    with on_request("CreateImage", lambda: emulator_env.patch(images=twin), when="after"):
+        result = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
     assert result["failed"] is True and result["changed"] is True
     assert "img-twin" in result["msg"] and sorted(result["image_ids"])[0] != sorted(result["image_ids"])[1]
 

@@ -242,6 +242,16 @@ def test_api_error_is_reported_with_its_code(emulator_env, capsys):
     assert result["error"]["code"] == "OPERATION_DENIED_TEST"
 
 
+@pytest.mark.boundary  # no_log masking is ansible-core's
 def test_secrets_never_reach_the_output(emulator_env, capsys):
-    result = run(capsys, instance_id=RUNNING_1, state="stopped", check_mode=True)
-    assert emulator_env.credentials.access_key_password not in json.dumps(result)
+    """The password given as a task argument, and echoed by an API error (a broken gateway): in no result."""
+    password = emulator_env.credentials.access_key_password
+    emulator_env.add_faults({"action": "StopInstances", "kind": "error", "status": 400, "code": "INVALID_PARAMETER",
+                             "message": "the signature made with %s does not match (echoed)" % password})
+    failed = run(capsys, instance_id=RUNNING_1, state="stopped", access_key_password=password)
+    assert failed["failed"] is True and failed["error"]["code"] == "INVALID_PARAMETER"
+    assert "does not match (echoed)" in failed["msg"], "the API's message is shown, less the secret"
+    predicted = run(capsys, instance_id=RUNNING_1, state="stopped", check_mode=True, access_key_password=password)
+    assert predicted["changed"] is True and not predicted.get("failed")
+    for result in (failed, predicted):
+        assert password not in json.dumps(result)

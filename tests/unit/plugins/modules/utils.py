@@ -83,6 +83,40 @@ def writes(emulator: Any) -> list[dict]:
     return [entry for entry in emulator.requests() if entry["action"] in WRITE_ACTIONS]
 
 
+@contextlib.contextmanager
+def on_request(action: str | tuple[str, ...], change: Callable[[], None], *, nth: int = 1, when: str = "before",
+               required: bool = True) -> Iterator[None]:
+    """Run `change` (what a parallel job or the cloud does meanwhile: ``emulator.patch(...)``) at a moment the module's
+    own requests choose, not a timer: just before its `nth` request of `action` (or of any of several actions) leaves
+    for the API (when="before"), or just after that request's answer came back, before the module reads it
+    (when="after"). Once; with required=False the module may also end before that request.
+
+    The hook sits at the HTTP boundary (requests' transport adapter): the request still goes to the emulator."""
+    from requests.adapters import HTTPAdapter  # pylint: disable=import-outside-toplevel
+
+    original = HTTPAdapter.send
+    actions = (action,) if isinstance(action, str) else action
+    seen: list[str] = []
+
+    def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        due = request.headers.get("x-zc-action") in actions and len(seen) < nth
+        if due:
+            seen.append(request.headers.get("x-zc-action"))
+            due = len(seen) == nth
+        if due and when == "before":
+            change()
+        answer = original(adapter, request, *args, **kwargs)
+        if due and when == "after":
+            change()
+        return answer
+
+    with pytest.MonkeyPatch.context() as patcher:
+        patcher.setattr(HTTPAdapter, "send", send)
+        yield
+    assert len(seen) == nth or not required, "the module sent %d %s request(s), the change was due at number %d" % (
+        len(seen), action, nth)
+
+
 def run_sliced(main: Callable[[], None], capsys: Any, args: dict[str, Any], slice_seconds: float, *,
                diff: bool = False, between: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
     """Run a module the way its action plugin does (plugins/plugin_utils/_sliced.py): in slices of `slice_seconds`,

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 
@@ -69,6 +70,10 @@ def serve(args: argparse.Namespace) -> int:
     """The service loop: answer requests, stop everything when the owner exits."""
     sys.path.insert(0, os.path.abspath(args.emulator_dir))
     import harness  # pylint: disable=import-outside-toplevel,import-error
+
+    # the emulators' temp folders in the state dir (ansible-test's output), never left in the machine's /tmp
+    tempfile.tempdir = os.path.join(args.state_dir, "tmp")
+    os.makedirs(tempfile.tempdir, exist_ok=True)
 
     request_path = os.path.join(args.state_dir, "request.json")
     answer_path = os.path.join(args.state_dir, "answer.json")
