@@ -32,6 +32,10 @@ import pytest
 
 from ansible_run import ansible_env, playbook_command, run_adhoc, run_playbook, secret_seed
 
+# The action plugins live on ansible-core's machinery: a worker's display, _execute_module, async, the worker's signals,
+# ansible-runner's events.
+pytestmark = pytest.mark.boundary
+
 RUNNING_ID = "ins-hkg-web-0001"
 STOPPED_ID = "ins-hkg-db-0001"
 RECORD_KEY = "zenlayer-cloud-power-record"
