@@ -142,6 +142,7 @@ options:
     default: 20
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     support: full
@@ -248,6 +249,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
     build_client,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import Member, input_problem, item_problem, summary
+from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_resume import pacer_from_resume, pacer_to_resume
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_run import FleetRun
 from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import Lease
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import WRITE_WORKERS, Pacer
@@ -260,6 +262,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
 
 
 class ZenlayerImageFleet(AnsibleZenlayer):
+    reports_progress = True
     argument_spec = {
         "instances": {"type": "list", "elements": "dict", "required": True, "options": {
             "instance_id": {"type": "str", "required": True},
@@ -318,6 +321,23 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def between_polls(self) -> None:
         """The fleet renews its leases on its own paced threads."""
         self.fleet.renew_leases()
+
+    def resume_state(self) -> dict[str, Any]:
+        return {"owner": self.owner, "pacer": pacer_to_resume(self.pacer, self.clock.monotonic()),
+                "fleet": self.fleet.resume_state()}
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        """The same owner in every slice (a generated one too), the records it holds, the pacer, the run."""
+        if self.params["owner"] and state["owner"] != self.params["owner"]:
+            raise ValueError("the resume is of another owner")
+        self.owner = self.lease.owner = str(state["owner"])
+        for instance_id, record in sorted(dict((self._resumed or {}).get("lease") or {}).items()):
+            self.lease.hold(instance_id, record)
+        pacer_from_resume(self.pacer, state["pacer"], self.clock.monotonic(), away)
+        self.fleet.restore(state["fleet"], away)
+
+    def time_waited(self) -> float:
+        return self.fleet.waited()
 
     def execute(self) -> dict[str, Any]:
         self.pacer.clock = self.lease.clock = self.clock  # tests may put another clock in place after __init__

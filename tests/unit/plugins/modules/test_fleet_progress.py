@@ -1,0 +1,129 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Progress while zenlayer_image_fleet waits (issue 22): the fleet run in slices the way its action plugin runs it
+(utils.run_sliced: each slice a new run of the module, called with the JSON resume of the last), in-process against
+the emulator.
+
+* Resume round-trip: a fleet run in slices gives the result of the same run in one piece (`changed`, `outcomes`,
+  `failed_keys`, `recorded`, `throttled`, the message), makes the same calls (at most one more per slice), its power
+  records held and renewed across slices under one owner (a generated one too).
+* The progress line: the members seen AVAILABLE of all, then the others' statuses, the time waited of wait_timeout;
+  one when the cycle's wait starts, then at least one per 60 s of waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import progress_line
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_fleet
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized, run_module, run_sliced
+
+SLICE = 45.0  # the action plugin's slice (module_utils._progress.DEFAULT_SLICE_SECONDS)
+FLEET_KEYS = ("changed", "failed", "msg", "outcomes", "failed_keys", "recorded", "throttled", "warnings")
+LINE = re.compile(r"zenlayer_image_fleet: (\d+)/(\d+) AVAILABLE(?:, (?:\d+ [A-Z_]+(?:, )?)+)? - (?:\d+[hms] ?)+ of 30m, "
+                  r"\d+ polls?")
+
+
+def fleet_seed(count: int, image_seconds: int = 60) -> dict:
+    """The default seed's keys and zones, `count` instances over two zones, every fifth STOPPED."""
+    with open(Path(__file__).parents[3] / "emulator" / "seeds" / "default.json", encoding="utf-8") as handle:
+        seed = json.load(handle)
+    seed["instances"] = [{"instanceId": "ins-fp-%03d" % n, "zoneId": ("HKG-A", "FRA-A")[n % 2], "instanceName": "fp-%03d" % n,
+                          "instanceStatus": "STOPPED" if n % 5 == 4 else "RUNNING", "systemDiskSize": 20}
+                         for n in range(count)]
+    return dict(seed, images=[], image_quota=count + 10,
+                timings={"stop_seconds": 10, "start_seconds": 10, "image_seconds": image_seconds})
+
+
+def fleet_args(count: int, **more: Any) -> dict:
+    return dict(more, instances=[{"instance_id": "ins-fp-%03d" % n, "name": "fp-%03d-golden" % n} for n in range(count)])
+
+
+def fresh(emulator_factory: Callable[..., Any], monkeypatch: Any, **options: Any) -> Any:
+    emu = emulator_factory(**options)
+    for name, value in emu.env().items():
+        monkeypatch.setenv(name, value)
+    return emu
+
+
+def fleet_result(result: dict) -> Any:
+    return normalized(result, FLEET_KEYS)
+
+
+def one_piece_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any, capsys: Any, args: dict,
+                         arrange: Callable[[Any], None], slice_seconds: float, **emulator: Any) -> tuple[tuple, tuple]:
+    """The same fleet run in one piece, then in slices, each on a fresh emulator arranged the same way:
+    ((result, requests), (result, requests, progress))."""
+    emu = fresh(emulator_factory, monkeypatch, **emulator)
+    arrange(emu)
+    whole = run_module(zenlayer_image_fleet.main, capsys, args)
+    whole_requests = emu.requests()
+    emu = fresh(emulator_factory, monkeypatch, **emulator)
+    arrange(emu)
+    sliced, progress = run_sliced(zenlayer_image_fleet.main, capsys, args, slice_seconds)
+    return (whole, whole_requests), (sliced, emu.requests(), progress)
+
+
+def write_counts(requests: list[dict]) -> dict[str, int]:
+    """The writes that a run's timing cannot change (a StartInstances may be sent again when it came to nothing)."""
+    counts: dict[str, int] = {}
+    for entry in requests:
+        if entry["action"] in ("CreateImage", "StopInstances", "ModifyResourceTags"):
+            counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+    return counts
+
+
+# -- the resume round-trip: the same cells in one piece and in slices of 0 s (a slice ends before every pause) --------
+
+RUNNING_ID, STOPPED_ID, FRA_ID = "ins-hkg-web-0001", "ins-hkg-db-0001", "ins-fra-app-0001"
+THREE = {"instances": [{"instance_id": RUNNING_ID, "name": "fp-web"}, {"instance_id": STOPPED_ID, "name": "fp-db"},
+                       {"instance_id": FRA_ID, "name": "fp-app", "key": "app"}]}
+
+
+def _nothing(_emu: Any) -> None:
+    pass
+
+
+def _earlier_jobs_record(emu: Any) -> None:
+    now = int(emu.now())
+    emu.patch(instances={RUNNING_ID: {"instanceStatus": "STOPPED", "tags": [
+        {"key": RECORD_TAG_KEY, "value": "running.%d.%d.job-gone" % (now - 400, now - 100)}]}})
+
+
+def _image_of_the_name_being_made(emu: Any) -> None:
+    emu.patch(images={"img-fp-db": {"imageName": "fp-db", "zoneId": "HKG-A", "imageStatus": "CREATING",
+                                    "pending": {"to": "AVAILABLE", "at": time.time() + 40 * emu.time_scale}}})
+
+
+CELLS = {
+    "three instances": (_nothing, {}),
+    "an earlier job's record put back first": (_earlier_jobs_record, {}),
+    "an image of the name being made is waited for": (_image_of_the_name_being_made, {}),
+    "a key that may not tag": (lambda emu: emu.patch(tag_denied_keys=[emu.credentials.access_key_id]), {}),
+    "a lost CreateImage answer": (lambda emu: emu.add_faults({"action": "CreateImage", "kind": "performed_drop"}), {}),
+    "CreateImage throttled twice": (lambda emu: emu.add_faults({"action": "CreateImage", "kind": "throttle", "times": 2,
+                                                                "retry_after": 1}), {"rate_limit": 5}),
+    "one fails alone, the rest left stopped under a given owner": (_nothing, {
+        "power_after": "stopped", "owner": "job-42",
+        "instances": THREE["instances"] + [{"instance_id": "ins-sin-app-0001", "name": "fp-sin"}]}),
+}
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
+    arrange, more = CELLS[cell]
+    (whole, whole_calls), (sliced, sliced_calls, progress) = one_piece_and_sliced(
+        emulator_factory, monkeypatch, capsys, dict(THREE, **more), arrange, 0.0)
+    assert fleet_result(sliced) == fleet_result(whole)
+    assert len(progress) >= 2, "a slice of 0 s ends at the first pause of the cycle, and again while the module is away " \
+        "for less than the pause"
+    assert write_counts(sliced_calls) == write_counts(whole_calls)
+    assert len(sliced_calls) <= len(whole_calls) + len(progress), "more than one call more per slice"
