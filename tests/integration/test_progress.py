@@ -41,7 +41,8 @@ STOPPED_ID = "ins-hkg-db-0001"
 RECORD_KEY = "zenlayer-cloud-power-record"
 ROLE = "zenlayer.cloud.image_from_instance : "
 IMAGE_TASK = "Make the image and wait until it is available"
-LINE = re.compile(r"^(?P<module>zenlayer_image|zenlayer_image_line|zenlayer_instance_power): (?P<what>.+) - "
+LINE = re.compile(r"^(?P<module>zenlayer_image|zenlayer_image_line|zenlayer_instance_power|zenlayer_image_fleet): "
+                  r"(?P<what>.+) - "
                   r"(?P<waited>(?:\d+[hms] ?)+) of (?P<timeout>(?:\d+[hms] ?)+), (?P<polls>\d+) polls?$", re.MULTILINE)
 UNITS = {"h": 3600, "m": 60, "s": 1}
 
@@ -131,6 +132,39 @@ def test_the_role_says_what_it_waits_for_at_least_every_minute(tmp_path: Path, h
     for record in run.results:
         assert not {"resume", "progress"} & set(record["result"]), record
         assert "progress_slice" not in str((record["result"].get("invocation") or {}).get("module_args")), record
+
+
+# -- the role's fleet path ----------------------------------------------------------------------------------------------
+
+FLEET_TASK = "Image every instance of this batch in one cloud cycle"
+FLEET_WHAT = re.compile(r"(?P<available>\d+)/30 AVAILABLE(?:, \d+ [A-Z_]+)*")
+
+
+def test_the_fleet_says_how_many_images_are_available_at_least_every_minute(tmp_path: Path, harness,
+                                                                            collections_root: str) -> None:
+    """30 hosts, a 90 s image: the fleet task's output has a line when the cycle's wait starts (its stops sent), then
+    at least one per 60 s of waiting, each with the images seen AVAILABLE of 30 and the others' statuses."""
+    from test_fleet import PLAY, _inventory, _seed  # pylint: disable=import-outside-toplevel,import-error
+
+    seed = _seed()
+    seed["timings"] = dict(seed["timings"], image_seconds=90)
+    with harness.Emulator(seed, time_scale=module_time_scale(harness)) as emu:
+        ids = [item["instanceId"] for item in seed["instances"]]
+        run = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path, inventory=_inventory(ids), timeout=900)
+    assert run.rc == 0, run.report()
+    outcomes = run.task(ROLE + FLEET_TASK)["result"]["outcomes"]
+    assert len(outcomes) == 30 and all(not out["failed"] and out["image"]["image_status"] == "AVAILABLE"
+                                       for out in outcomes.values()), outcomes
+    lines = progress_lines(task_sections(run.output)[FLEET_TASK])
+    assert lines and all(line.module == "zenlayer_image_fleet" and FLEET_WHAT.fullmatch(line.what) and line.timeout == 1800
+                         for line in lines), lines
+    assert lines[0].waited <= 15 and lines[0].what.startswith("0/30 AVAILABLE, "), "no line when the cycle's wait starts"
+    waited = [line.waited for line in lines]
+    assert all(0 <= later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
+    assert waited[-1] >= 90 - 60 and len(lines) >= 1 + 90 // 60, waited
+    available = [int(FLEET_WHAT.fullmatch(line.what)["available"]) for line in lines]
+    assert available == sorted(available), available
+    assert len(progress_lines(run.output)) == len(lines), "a line outside the fleet task"
 
 
 # -- the same through ansible-runner, as an AWX job --------------------------------------------------------------------
@@ -235,6 +269,35 @@ def test_tasks_in_slices_give_the_results_of_tasks_in_one_piece(tmp_path: Path, 
     for name, _module, _args in PARITY_TASKS:
         whole, sliced = runs["one piece"].task(name)["result"], runs["slices"].task(name)["result"]
         assert normalized(sliced) == normalized(whole), name
+
+
+FLEET_ARGS = {"instances": [{"instance_id": RUNNING_ID, "name": "fleet-web"}, {"instance_id": STOPPED_ID, "name": "fleet-db"},
+                            {"instance_id": "ins-fra-app-0001", "name": "fleet-app", "key": "app"},
+                            {"instance_id": "ins-sin-app-0001", "name": "fleet-sin"}]}
+
+
+def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(tmp_path: Path, harness, collections_root: str) -> None:
+    """Four instances, one of them in a zone without images (it fails alone): in slices, and in one piece (async)."""
+    from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized  # pylint: disable=import-outside-toplevel
+
+    runs = {}
+    for in_one_piece in (True, False):
+        label = "one piece" if in_one_piece else "slices"
+        task: dict[str, Any] = {"name": "fleet", "zenlayer.cloud.zenlayer_image_fleet": FLEET_ARGS, "ignore_errors": True}
+        if in_one_piece:
+            task.update({"async": 1800, "poll": 1})
+        with harness.Emulator(secret_seed(timings={"stop_seconds": 8, "start_seconds": 8, "image_seconds": 120}),
+                              time_scale=module_time_scale(harness)) as emu:
+            runs[label] = run_playbook(emu, collections_root, [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}],
+                                       tmp_dir=tmp_path / label.replace(" ", "-"), timeout=900)
+        assert runs[label].rc == 0, runs[label].report()
+    assert progress_lines(runs["one piece"].output) == [], "an async task runs its module in one piece, silently"
+    assert {line.module for line in progress_lines(runs["slices"].output)} == {"zenlayer_image_fleet"}
+    whole, sliced = runs["one piece"].task("fleet")["result"], runs["slices"].task("fleet")["result"]
+    keys = ("changed", "msg", "outcomes", "failed_keys", "recorded", "throttled")
+    assert normalized(sliced, keys) == normalized(whole, keys)
+    assert runs["one piece"].failed("fleet") and runs["slices"].failed("fleet")
+    assert whole["failed_keys"] == ["ins-sin-app-0001"] and whole["changed"] is True, whole
 
 
 # -- a cancel between two slices ----------------------------------------------------------------------------------------

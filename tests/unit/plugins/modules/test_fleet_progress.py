@@ -127,3 +127,50 @@ def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(emulator_f
         "for less than the pause"
     assert write_counts(sliced_calls) == write_counts(whole_calls)
     assert len(sliced_calls) <= len(whole_calls) + len(progress), "more than one call more per slice"
+
+
+# -- a fleet of 30 in the action plugin's slices -----------------------------------------------------------------------
+
+
+@pytest.mark.emulator(time_scale=0.1)
+def test_thirty_instances_in_slices_make_the_calls_and_the_result_of_one_piece_with_a_line_every_minute(
+        emulator_factory, monkeypatch, capsys):
+    (whole, whole_calls), (sliced, sliced_calls, progress) = one_piece_and_sliced(
+        emulator_factory, monkeypatch, capsys, fleet_args(30), _nothing, SLICE, seed=fleet_seed(30, 90), time_scale=0.1)
+    assert not whole.get("failed") and fleet_result(sliced) == fleet_result(whole)
+    assert write_counts(sliced_calls) == write_counts(whole_calls) == {"ModifyResourceTags": 48, "StopInstances": 1,
+                                                                       "CreateImage": 30}
+    assert len(sliced_calls) <= len(whole_calls) + len(progress), "more than one call more per slice"
+    lines = [progress_line("zenlayer_image_fleet", shown) for shown in progress]
+    assert all(LINE.fullmatch(line) for line in lines), lines
+    assert lines[0].startswith("zenlayer_image_fleet: 0/30 AVAILABLE, 24 RUNNING, 6 CREATING - "), \
+        "the first line when the cycle's wait starts: the stops sent, the stopped ones' images being made"
+    waited = [shown["waited"] for shown in progress]
+    assert waited[0] <= 10 and all(0 < later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
+    assert waited[-1] >= 90 - 60, "a line at least every 60 s until the images are seen AVAILABLE: %s" % waited
+    assert [int(LINE.fullmatch(line).group(1)) for line in lines] == sorted(int(LINE.fullmatch(line).group(1)) for line in lines)
+    assert not {"resume", "progress"} & set(sliced) and "progress_slice" not in sliced["invocation"]["module_args"]
+
+
+# -- the owner and its records across slices ---------------------------------------------------------------------------
+
+
+def test_one_generated_owner_holds_and_renews_the_records_across_slices(emulator_env, capsys):
+    """A lease of 60 s over an image of 200 s: every slice writes and renews the records under the same owner (the
+    one the first slice generated), from the records the last slice held (not read again)."""
+    emulator_env.patch(timings={"image_seconds": 200})
+    owners, live = set(), []
+
+    def between(_slice: int) -> None:
+        records = [decode_record(emulator_env.tags(instance_id).get(RECORD_TAG_KEY)) for instance_id in (RUNNING_ID, FRA_ID)]
+        owners.update(record["owner"] for record in records if record)
+        live.append(all(record and record["expires"] > emulator_env.now() for record in records))
+
+    result, progress = run_sliced(zenlayer_image_fleet.main, capsys, dict(THREE, lease=60), SLICE, between=between)
+    assert not result.get("failed") and result["recorded"] is True and len(progress) >= 4
+    assert len(owners) == 1 and re.fullmatch(r"fleet-[0-9a-f]{12}", owners.pop()), "one owner in every slice"
+    assert all(live[1:]), "a record's lease ran out between two slices: %s" % live
+    renewals = len(emulator_env.requests("ModifyResourceTags")) - 2 * 2  # a record and its removal per running instance
+    assert renewals >= 2 * 3, "two records of 60 s over 200 s of waiting are renewed every 40 s or less"
+    assert emulator_env.requests("DescribeResourceTags") == [], "the records held are carried, never read again"
+    assert not any(RECORD_TAG_KEY in emulator_env.tags(i) for i in (RUNNING_ID, STOPPED_ID, FRA_ID))
