@@ -7,6 +7,7 @@ the emulator.
 * Resume round-trip: a fleet run in slices gives the result of the same run in one piece (`changed`, `outcomes`,
   `failed_keys`, `recorded`, `throttled`, the message), makes the same calls (at most one more per slice), its power
   records held and renewed across slices under one owner (a generated one too).
+* A cancel during a resumed slice gives up the records that slice took up from the last one (their power kept).
 * The progress line: the members seen AVAILABLE of all, then the others' statuses, the time waited of wait_timeout;
   one when the cycle's wait starts, then at least one per 60 s of waiting.
 """
@@ -14,7 +15,10 @@ the emulator.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -174,3 +178,20 @@ def test_one_generated_owner_holds_and_renews_the_records_across_slices(emulator
     assert renewals >= 2 * 3, "two records of 60 s over 200 s of waiting are renewed every 40 s or less"
     assert emulator_env.requests("DescribeResourceTags") == [], "the records held are carried, never read again"
     assert not any(RECORD_TAG_KEY in emulator_env.tags(i) for i in (RUNNING_ID, STOPPED_ID, FRA_ID))
+
+
+def test_a_cancel_during_a_resumed_slice_gives_up_the_records_it_took_up(emulator_env, capsys):
+    """The records were written by the first slice; the third, resumed, is cancelled (SIGINT) while it waits: it
+    gives them up (expires 0, the power to put back kept) as a run in one piece does."""
+    emulator_env.patch(timings={"image_seconds": 600})
+
+    def between(done: int) -> None:
+        if done == 2:  # the third slice starts at once and waits for the images: cancel it meanwhile
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    result, progress = run_sliced(zenlayer_image_fleet.main, capsys, THREE, SLICE, between=between)
+    assert len(progress) == 2 and result["failed"] is True and result["changed"] is True
+    assert "cancelled by SIGINT" in result["msg"] and "given up" in result["msg"], result["msg"]
+    records = {instance_id: decode_record(emulator_env.tags(instance_id).get(RECORD_TAG_KEY)) for instance_id in (RUNNING_ID, FRA_ID)}
+    assert all(record and record["expires"] == 0 and record["power"] == "running" and record["owner"].startswith("fleet-")
+               for record in records.values()), records
