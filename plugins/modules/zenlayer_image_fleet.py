@@ -160,6 +160,15 @@ notes:
     each of its three own calls (record, CreateImage, record removal).
   - Leases are judged on this machine's clock with a margin of 60 seconds for the distance between controllers'
     clocks (see M(zenlayer.cloud.zenlayer_instance_power_record)).
+  - "The fleet's progress line counts the instances whose image was seen V(AVAILABLE) of all, then the others by what
+    they are at - their image's status (V(CREATING)), their instance's status as last polled while their power moves,
+    or V(FAILED) - with the time since the cycle started of O(wait_timeout) and the polls made, for example
+    C(zenlayer_image_fleet: 37/100 AVAILABLE, 55 CREATING, 8 STOPPING - 2m 10s of 30m, 41 polls). The lines start once
+    the instances are looked at (no line while the run waits for other jobs' leases, O(lock_timeout)); the cycle that
+    puts the power back after an error that ended the run runs in one piece."
+  - This module keeps no watchdog of its own - a cancel between two slices is like a kill, the power records of the
+    run lapse within O(lease) + 60 seconds, and a relaunch waits for that (O(lock_timeout)), takes them over and puts
+    the power back. A cancel during a slice gives them up at once.
 seealso:
   - module: zenlayer.cloud.zenlayer_image
   - module: zenlayer.cloud.zenlayer_instance_power_record
