@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Action plugin of zenlayer_image_fleet: runs the module in slices and prints a progress line while it waits (see
-plugins/plugin_utils/_sliced.py)."""
+plugins/plugin_utils/_sliced.py), telling it on a local connection which ansible-playbook runs the job, for the
+watchdog that gives the fleet's power records up if the job ends between two slices."""
 
 from __future__ import annotations
 
@@ -13,3 +14,4 @@ from ansible_collections.zenlayer.cloud.plugins.plugin_utils._sliced import Slic
 
 class ActionModule(SlicedModuleAction):
     module = "zenlayer.cloud.zenlayer_image_fleet"
+    passes_controller = True

@@ -133,6 +133,12 @@ options:
         them at once.
       - Defaults to O(lease) + 60 - a holder that stopped renewing has lapsed by then.
     type: int
+  controller_pid:
+    description:
+      - Set by this module's action plugin only, on a local connection - the process id of the job's
+        C(ansible-playbook), which the watchdog of a run in slices watches (see the notes).
+    type: int
+    version_added: 0.2.0
   rate_limit:
     description:
       - The most requests per second this module sends (over both the VM and the resource-manager services). It
@@ -166,9 +172,11 @@ notes:
     C(zenlayer_image_fleet: 37/100 AVAILABLE, 55 CREATING, 8 STOPPING - 2m 10s of 30m, 41 polls). The lines start once
     the instances are looked at (no line while the run waits for other jobs' leases, O(lock_timeout)); the cycle that
     puts the power back after an error that ended the run runs in one piece."
-  - This module keeps no watchdog of its own - a cancel between two slices is like a kill, the power records of the
-    run lapse within O(lease) + 60 seconds, and a relaunch waits for that (O(lock_timeout)), takes them over and puts
-    the power back. A cancel during a slice gives them up at once.
+  - A cancel between two slices (the job's C(ansible-playbook) gone while no slice runs) is handled like one during a
+    slice - the watchdog that the first slice's end starts for the run (a process of its own, on the machine the
+    module runs on) gives the power records up, their power to put back kept, so that a relaunch puts the power back
+    at once. The run's end ends the watchdog. Without the action plugin (or on a connection other than local), a
+    cancel there is like a kill - the leases lapse within O(lease) + 60 seconds.
 seealso:
   - module: zenlayer.cloud.zenlayer_image
   - module: zenlayer.cloud.zenlayer_instance_power_record
@@ -252,6 +260,7 @@ from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
+    CANCEL_CALL_TIMEOUT,
     MIN_LEASE_SECONDS,
     AnsibleZenlayer,
     ZenlayerError,
@@ -259,6 +268,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import Member, input_problem, item_problem, summary
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_resume import pacer_from_resume, pacer_to_resume
+from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_watch import give_up_held, keep_watch, watched_slice
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_run import FleetRun
 from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import Lease
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import WRITE_WORKERS, Pacer
@@ -288,6 +298,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         "rate_limit": {"type": "float", "default": 20.0},
         "lease": {"type": "int", "default": DEFAULT_LEASE_SECONDS},
         "lock_timeout": {"type": "int"},
+        "controller_pid": {"type": "int"},
     }
 
     def __init__(self, module: Any) -> None:
@@ -348,9 +359,23 @@ class ZenlayerImageFleet(AnsibleZenlayer):
     def time_waited(self) -> float:
         return self.fleet.waited()
 
+    def _end_of_slice(self) -> dict[str, Any]:
+        """Between this slice and the next no module runs: a watchdog gives the records held up if the job ends there."""
+        result = super()._end_of_slice()
+        if self.params["controller_pid"] and self.lease.records:
+            keep_watch(self.owner, self.lease.records, self.params["controller_pid"], self._give_up_after_the_job)
+        return result
+
+    def _give_up_after_the_job(self) -> None:
+        """Run by the watchdog (a process of its own) once the job is gone between two slices."""
+        quick = build_client(dict(self.params, client_timeout=min(CANCEL_CALL_TIMEOUT, self.params["client_timeout"]),
+                                  api_retries=2), self.clock, service=ZRM_SERVICE, api_version=ZRM_API_VERSION)
+        give_up_held(self.owner, quick, self.clock.time)
+
     def execute(self) -> dict[str, Any]:
         self.pacer.clock = self.lease.clock = self.clock  # tests may put another clock in place after __init__
-        self.fleet.run()
+        with watched_slice(self.owner, bool(self.params["controller_pid"]) and not self.check_mode):
+            self.fleet.run()
         if any(member.failure for member in self.members):
             raise ZenlayerError(summary(self.members))
         return self.partial_result()

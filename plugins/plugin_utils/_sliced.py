@@ -29,8 +29,11 @@ from ansible.utils.vars import merge_hash
 from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import DEFAULT_SLICE_SECONDS, progress_line
 
 display = Display()
-# Module options that only the action plugin sets (documented in the doc fragment zenlayer.cloud.progress).
+# Module options that only the action plugin sets (documented in the doc fragment zenlayer.cloud.progress), and the
+# one a module with a watchdog of its own between slices takes too (zenlayer_image_fleet: the job's process id).
 SLICE_OPTIONS = ("progress_slice", "resume")
+CONTROLLER_OPTION = "controller_pid"
+LOCAL_TRANSPORTS = ("local", "ansible.builtin.local")
 
 
 class SlicedResult:
@@ -68,7 +71,8 @@ def without_slice_options(result: dict[str, Any]) -> dict[str, Any]:
     """The result without the action plugin's own options in `invocation` (shown with -v): the task did not set them."""
     invocation = result.get("invocation")
     if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
-        module_args = {key: value for key, value in invocation["module_args"].items() if key not in SLICE_OPTIONS}
+        module_args = {key: value for key, value in invocation["module_args"].items()
+                       if key not in SLICE_OPTIONS + (CONTROLLER_OPTION,)}
         result = dict(result, invocation=dict(invocation, module_args=module_args))
     return result
 
@@ -78,6 +82,8 @@ class SlicedModuleAction(ActionBase):
 
     module = ""
     slice_seconds = DEFAULT_SLICE_SECONDS
+    # True: the module watches the job's ansible-playbook between two slices (CONTROLLER_OPTION, local connections)
+    passes_controller = False
     _supports_check_mode = True
     _supports_async = True
 
@@ -85,7 +91,7 @@ class SlicedModuleAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        own = [option for option in SLICE_OPTIONS if option in args]
+        own = [option for option in SLICE_OPTIONS + ((CONTROLLER_OPTION,) if self.passes_controller else ()) if option in args]
         if own:
             return dict(result, failed=True, changed=False,
                         msg="%s: set by the action plugin of %s only, never in a task" % (", ".join(own), self.module))
@@ -106,6 +112,8 @@ class SlicedModuleAction(ActionBase):
         resume: dict[str, Any] | None = None
         while True:
             slice_args = dict(args, progress_slice=self.slice_seconds)
+            if self.passes_controller and self._connection.transport in LOCAL_TRANSPORTS:
+                slice_args[CONTROLLER_OPTION] = controller
             if resume is not None:
                 slice_args["resume"] = resume
             answer = self._execute_module(module_name=self.module, module_args=slice_args, task_vars=task_vars)

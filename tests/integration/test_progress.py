@@ -1,8 +1,8 @@
 # Copyright: zenlayer.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Progress while it waits (issue 22), through the action plugins that run zenlayer_image, zenlayer_image_line and
-zenlayer_instance_power in slices: real ansible-playbook, ansible (ad-hoc) and ansible-runner runs against the
-emulator, on the modules' defaults.
+"""Progress while it waits (issue 22), through the action plugins that run zenlayer_image, zenlayer_image_line,
+zenlayer_instance_power and zenlayer_image_fleet in slices: real ansible-playbook, ansible (ad-hoc) and ansible-runner
+runs against the emulator, on the modules' defaults.
 
 * The role's output at default verbosity has a line when each wait starts and then at least one per 60 s of waiting,
   each naming what is awaited and its status, in the task that waits; the same in an AWX job's events.
@@ -10,6 +10,9 @@ emulator, on the modules' defaults.
   `changed`, result and diff.
 * A cancel between two slices (SIGINT or SIGTERM to the job's process group) ends the task as one during a slice does:
   no module left running, and the power record given up (expires 0) by its watchdog.
+* The fleet (the role's fleet path, 30 hosts, a 90 s image): a line when the cycle's wait starts and at least one
+  per 60 s, each with the images seen AVAILABLE of 30 and the others' statuses; in slices and in one piece the same
+  outcomes; a cancel between two of its slices has its own watchdog give the run's records up.
 
 The modules poll on their own clock. Once the emulator exports its scaled clock to them (the harness's
 EMULATOR_CLOCK_ENV), these tests run at time scale 0.1; until then the modules' time is real, and so is the
@@ -394,3 +397,50 @@ def test_a_cancel_between_two_slices_gives_the_record_up(signal_name: str, tmp_p
         assert left["owner"] == record["owner"] and left["power"] == "running", left
         assert not os.path.exists("/proc/%d" % worker) or open("/proc/%d/stat" % worker, encoding="utf-8").read().split()[2] == "Z"
         assert _holders(record["owner"]) == [], "a module of the cancelled job still runs"
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_cancel_between_two_fleet_slices_gives_the_records_up(signal_name: str, tmp_path: Path, harness,
+                                                                collections_root: str) -> None:
+    """The fleet keeps a watchdog of its own between two slices: the job cancelled there, it gives up the records of
+    the running instances (expires 0, their power to put back kept) and ends; no module of the job is left."""
+    from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import lease_file  # pylint: disable=import-outside-toplevel
+    from ansible_collections.zenlayer.cloud.plugins.module_utils._record import decode_record  # pylint: disable=import-outside-toplevel
+
+    running = (RUNNING_ID, "ins-fra-app-0001")
+    task = {"name": "fleet", "zenlayer.cloud.zenlayer_image_fleet": FLEET_ARGS}
+    with harness.Emulator(secret_seed(timings={"stop_seconds": 5, "start_seconds": 5, "image_seconds": 3600}),
+                          time_scale=module_time_scale(harness)) as emu:
+        command = playbook_command(emu, [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}], tmp_path)
+        playbook = subprocess.Popen(command, env=ansible_env(emu, collections_root, tmp_path), cwd=str(tmp_path),  # pylint: disable=consider-using-with
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        worker = None
+        try:
+            emu.wait_for(lambda: len(emu.images(name="fleet-app")) == 1, timeout=180)
+            owner = decode_record(emu.tags(RUNNING_ID)[RECORD_KEY])["owner"]
+            worker = _stop_between_two_slices(playbook, owner, time.monotonic() + 120)
+            assert os.path.exists(lease_file(owner, "fleet")), "no watchdog watches the run between two slices"
+            os.killpg(playbook.pid, getattr(signal, signal_name))
+            time.sleep(0.5)
+            os.kill(worker, signal.SIGCONT)
+            output = playbook.communicate(timeout=120)[0].decode("utf-8", "replace")
+        finally:
+            if worker is not None and os.path.exists("/proc/%d" % worker):
+                os.kill(worker, signal.SIGCONT)
+            if playbook.poll() is None:
+                os.killpg(playbook.pid, signal.SIGKILL)
+                playbook.wait()
+        assert playbook.returncode != 0 and "PLAY RECAP" not in output, output
+        assert re.search(r"^zenlayer_image_fleet: 0/4 AVAILABLE, ", output, re.MULTILINE), output
+
+        def given_up() -> bool:
+            records = [decode_record((emu.tags(instance_id) or {}).get(RECORD_KEY)) for instance_id in running]
+            return all(record and record["expires"] == 0 for record in records)
+
+        assert emu.wait_for(given_up, timeout=30), {instance_id: emu.tags(instance_id) for instance_id in running}
+        for instance_id in running:
+            left = decode_record(emu.tags(instance_id)[RECORD_KEY])
+            assert left["owner"] == owner and left["power"] == "running", left
+        assert emu.wait_for(lambda: not os.path.exists(lease_file(owner, "fleet")), timeout=10), "the watchdog did not end"
+        assert _holders(owner) == [], "a module of the cancelled job still runs"
