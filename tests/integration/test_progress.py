@@ -281,7 +281,7 @@ FLEET_ARGS = {"instances": [{"instance_id": RUNNING_ID, "name": "fleet-web"}, {"
 
 def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(tmp_path: Path, harness, collections_root: str) -> None:
     """Four instances, one of them in a zone without images (it fails alone): in slices, and in one piece (async)."""
-    from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized  # pylint: disable=import-outside-toplevel
+    from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.test_fleet_progress import fleet_result  # pylint: disable=import-outside-toplevel
 
     runs = {}
     for in_one_piece in (True, False):
@@ -298,7 +298,7 @@ def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(tmp_path: 
     assert {line.module for line in progress_lines(runs["slices"].output)} == {"zenlayer_image_fleet"}
     whole, sliced = runs["one piece"].task("fleet")["result"], runs["slices"].task("fleet")["result"]
     keys = ("changed", "msg", "outcomes", "failed_keys", "recorded", "throttled")
-    assert normalized(sliced, keys) == normalized(whole, keys)
+    assert fleet_result(sliced, keys) == fleet_result(whole, keys)
     assert runs["one piece"].failed("fleet") and runs["slices"].failed("fleet")
     assert whole["failed_keys"] == ["ins-sin-app-0001"] and whole["changed"] is True, whole
 
