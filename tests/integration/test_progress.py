@@ -281,7 +281,7 @@ FLEET_ARGS = {"instances": [{"instance_id": RUNNING_ID, "name": "fleet-web"}, {"
 
 def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(tmp_path: Path, harness, collections_root: str) -> None:
     """Four instances, one of them in a zone without images (it fails alone): in slices, and in one piece (async)."""
-    from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.test_fleet_progress import fleet_result  # pylint: disable=import-outside-toplevel
+    from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import fleet_result  # pylint: disable=import-outside-toplevel
 
     runs = {}
     for in_one_piece in (True, False):

@@ -146,3 +146,19 @@ def normalized(result: dict, keys: tuple[str, ...] = USER_KEYS) -> Any:
     text = re.sub(r'request id [^,)"]+', "request id -", re.sub(r'"request_id": "[^"]*"', '"request_id": "-"', text))
     seen: dict[str, str] = {}
     return json.loads(MADE_IDS.sub(lambda match: seen.setdefault(match.group(0), "img-made-%d" % len(seen)), text))
+
+
+FLEET_KEYS = ("changed", "failed", "msg", "outcomes", "failed_keys", "recorded", "throttled", "warnings")
+
+
+def fleet_result(result: dict, keys: tuple[str, ...] = FLEET_KEYS) -> Any:
+    """What a user reads from the fleet's result. An instance whose power the run leaves alone (stopped, and to stay
+    so) is last seen by the status poll that runs every 15 s while its image is made: IMAGING, or STOPPED when that
+    poll came after the image's end but before the image poll saw it AVAILABLE - a race of any two runs, not a
+    difference of slices."""
+    shown = normalized(result, keys)
+    for outcome in (shown.get("outcomes") or {}).values():
+        if (outcome["instance_status_before"], outcome["power_after"], outcome["instance_status"]) in (
+                ("STOPPED", "stopped", "IMAGING"), ("STOPPED", "stopped", "STOPPED")):
+            outcome["instance_status"] = "STOPPED or IMAGING"
+    return shown
