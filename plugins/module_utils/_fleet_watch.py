@@ -49,9 +49,9 @@ def held_records(owner: str) -> dict[str, dict[str, Any]]:
 
 
 def end_fleet_watch(owner: str) -> None:
+    """The watchdog ends, and the records file with its lease file (_lease.end_watch: also when the watchdog itself
+    ends after giving the records up)."""
     end_watch(owner, WATCHED)
-    with contextlib.suppress(OSError):
-        os.remove(_records_file(owner))
 
 
 @contextlib.contextmanager
