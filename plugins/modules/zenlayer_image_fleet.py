@@ -363,7 +363,11 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         """Between this slice and the next no module runs: a watchdog gives the records held up if the job ends there."""
         result = super()._end_of_slice()
         if self.params["controller_pid"] and self.lease.records:
-            keep_watch(self.owner, self.lease.records, self.params["controller_pid"], self._give_up_after_the_job)
+            try:
+                keep_watch(self.owner, self.lease.records, self.params["controller_pid"], self._give_up_after_the_job)
+            except OSError as err:  # no watchdog: a cancel between two slices is then like a kill (the leases lapse)
+                self.module.warn("no watchdog between two slices (%s): if the job is cancelled before the next slice, "
+                                 "the power records lapse by themselves within the lease + 60 s" % err)
         return result
 
     def _give_up_after_the_job(self) -> None:
