@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, missing_required_lib
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
@@ -32,6 +32,16 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import (
     cancel_on_signals,
     holding,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import (
+    PROGRESS_ARGUMENT_SPEC,
+    RESUME_FORMAT,
+    Slice,
+    SliceEnded,
+    Waiting,
+    away,
+    polls_from_resume,
+    polls_to_resume,
+)
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     DEFAULT_LEASE_SECONDS,
     TAG_DENIED_CODE,
@@ -40,7 +50,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     read_record,
     write_params,
 )
-from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import Clock
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import Clock, Polls
 
 ENV_PREFIX = "ZENLAYERCLOUD_"
 DEFAULT_DOMAIN = "console.zenlayer.com"
@@ -165,6 +175,9 @@ class AnsibleZenlayer:
     argument_rules: dict[str, Any] = {}
     # True: the module takes power_record_owner and lease, and renews that owner's records while it waits
     works_under_lease = False
+    # True: the module takes progress_slice and resume (from its action plugin) and can return in slices while it
+    # waits (see _progress.py); it then provides resume_state(), restore() and time_waited()
+    reports_progress = False
     # Advice appended to the message of an API error with this code.
     error_hints: dict[str, str] = {}
 
@@ -177,12 +190,19 @@ class AnsibleZenlayer:
         self._client: ZenlayerClient | None = None
         self._zrm: ZenlayerClient | None = None
         self.lease: Lease | None = None
+        self.slice: Slice | None = None
+        self.waiting: Waiting | None = None  # the wait in progress (set by wait_polls())
+        self._resumed: dict[str, Any] | None = None  # the resume of the last slice, until restore() took it
+        self._resumed_wait: dict[str, Any] | None = None  # the wait that slice ended in, until wait_polls() takes it
+        self._away = 0.0  # seconds between the end of the last slice and this one
 
     @classmethod
     def main(cls) -> None:
         spec = dict(ZENLAYER_ARGUMENT_SPEC)
         if cls.works_under_lease:
             spec.update(LEASE_ARGUMENT_SPEC)
+        if cls.reports_progress:
+            spec.update(PROGRESS_ARGUMENT_SPEC)
         spec.update(cls.argument_spec)
         cls(AnsibleModule(argument_spec=spec, supports_check_mode=True, **cls.argument_rules)).run()
 
@@ -216,6 +236,19 @@ class AnsibleZenlayer:
         """The instances whose power record (of power_record_owner) this module renews while it waits."""
         return []
 
+    def resume_state(self) -> dict[str, Any]:
+        """(reports_progress) What the module needs to go on after this slice, beside the wait's polls: ids, what it
+        must still report (the diff's before), unknown outcomes... JSON data only."""
+        return {}
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        """(reports_progress) Take up the state resume_state() gave in the last slice, which ended `away` seconds
+        ago; execute() then goes straight back into the wait that slice ended in."""
+
+    def time_waited(self) -> float:
+        """(reports_progress) Seconds of wait_timeout used so far."""
+        return 0.0
+
     # -- the run -----------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -223,7 +256,10 @@ class AnsibleZenlayer:
             with cancel_on_signals():
                 self._check_settings()
                 self.validate()
+                self._take_up_slice()
                 result = self._execute_under_lease()
+        except SliceEnded:
+            result = self._end_of_slice()
         except ZenlayerError as problem:
             self._fail(str(problem), **problem.details)
         except ZenlayerAPIError as err:
@@ -243,6 +279,65 @@ class AnsibleZenlayer:
         if problem:
             raise ZenlayerError(problem)
 
+    # -- slices (see _progress.py) -----------------------------------------------------------------------------------
+
+    def _take_up_slice(self) -> None:
+        """Start the slice this run may last (progress_slice), and take up where the last slice stopped (resume).
+        Check mode runs in one piece."""
+        if not self.reports_progress:
+            return
+        resumed = self.params.get("resume")
+        if resumed is not None:
+            try:
+                if self.check_mode or resumed.get("format") != RESUME_FORMAT:
+                    raise ValueError("not a resume of this collection's format")
+                self._away = away(resumed["wait"]["polls"], self.clock)
+                self._resumed, self._resumed_wait = resumed, resumed["wait"]
+                self.changed = bool(resumed["changed"])
+                self.restore(resumed["state"], self._away)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ZenlayerError("resume is only set by this module's action plugin, from what the module returned "
+                                    "at the end of a slice (and never in check mode); do not set it in a task") from None
+        if self.params.get("progress_slice") is not None and not self.check_mode:
+            self.slice = Slice(self.clock, self.params["progress_slice"], self._away)
+
+    @property
+    def resuming(self) -> bool:
+        """Whether this run takes up where the last slice stopped."""
+        return self._resumed is not None
+
+    def resumes(self, kind: str) -> bool:
+        """Whether the last slice ended in a wait of this kind that no wait of this run has taken up yet."""
+        return self._resumed_wait is not None and self._resumed_wait.get("kind") == kind
+
+    def wait_polls(self, kind: str, describe: Callable[[], tuple[str, str]]) -> Polls:
+        """The polls for a wait of this kind, starting: the ones of the last slice when it ended in this wait (taken
+        once), else new ones. `describe` says what the wait is for and its status, for the progress line."""
+        resumed = self._resumed_wait if self.resumes(kind) else None
+        self._resumed_wait = None
+        polls = polls_from_resume(resumed["polls"], self._away) if resumed else Polls()
+        self.waiting = Waiting(kind, polls, describe, announced=resumed is not None)
+        return polls
+
+    def _end_of_slice(self) -> dict[str, Any]:
+        """The result of a slice that ended inside a wait (self.waiting): where to resume, and the progress line's
+        facts. Nothing of it is the module's result: the action plugin takes both out."""
+        waiting = self.waiting
+        if waiting is None:  # only between_polls() ends a slice, and only inside a wait
+            raise AssertionError("a slice ended outside a wait")
+        resume = {"format": RESUME_FORMAT, "changed": self.changed,
+                  "lease": dict(self.lease.records) if self.lease is not None else {},
+                  "wait": {"kind": waiting.kind, "polls": polls_to_resume(waiting.polls, self.clock)},
+                  "state": self.resume_state()}
+        return {"resume": resume, "progress": self.progress(waiting)}
+
+    def progress(self, waiting: Waiting) -> dict[str, Any]:
+        """The facts of the progress line (_progress.progress_line): what is awaited and its status (the wait's
+        describe()), the time waited of wait_timeout, the polls (None leaves them out of the line)."""
+        subject, status = waiting.describe()
+        return {"subject": subject, "status": status, "waited": self.time_waited(),
+                "timeout": self.params.get("wait_timeout"), "polls": waiting.polls.made}
+
     # -- leases ------------------------------------------------------------------------------------------------------
 
     def _execute_under_lease(self) -> dict[str, Any]:
@@ -252,6 +347,11 @@ class AnsibleZenlayer:
         if not owner or self.check_mode:
             return self.execute()
         self.lease = Lease(owner, self.params["lease"], self.clock, self._read_record, self._renew_record)
+        if self._resumed is not None:  # the records held in the last slice, as renewed: no need to read them again
+            for instance_id, record in sorted((self._resumed.get("lease") or {}).items()):
+                self.lease.hold(instance_id, record)
+            with holding(owner, sorted(self.lease.records)):
+                return self.execute()
         try:
             with self.step("Reading the power records of job %s" % owner):
                 held = self.lease.claim_own(self.leased_instances())
@@ -270,13 +370,15 @@ class AnsibleZenlayer:
         self.zrm.call("ModifyResourceTags", write_params(instance_id, record), safe_to_retry=True)
 
     def between_polls(self) -> None:
-        """Work that is due between two polls of any wait: the renewal of the leases held."""
-        if self.lease is None or not self.lease.records:
-            return
-        try:
-            self.lease.renew_due()
-        except ZenlayerAPIError:
-            pass  # tried again at the next poll: a lease is renewed with a third of it left
+        """Work that is due between two polls of any wait: the renewal of the leases held, then the end of the slice
+        (SliceEnded) when a wait starts or its next poll would come after the slice's end."""
+        if self.lease is not None and self.lease.records:
+            try:
+                self.lease.renew_due()
+            except ZenlayerAPIError:
+                pass  # tried again at the next poll: a lease is renewed with a third of it left
+        if self.slice is not None and self.waiting is not None and self.slice.over(self.waiting):
+            raise SliceEnded()
 
     def _cancelled(self, cancel: CancelledRun) -> str:
         given_up = []

@@ -24,6 +24,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
     shape_image,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import RUNNING, STOPPED
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import count_statuses
 
 STOPPING_PHASE = "stopping"
 CREATING_PHASE = "creating"
@@ -159,6 +160,23 @@ def predicted_image(member: Member) -> dict[str, Any]:
     """The image a real run would make, as check mode reports it (no id yet)."""
     return {"imageId": None, "imageName": member.name, "imageDescription": member.description,
             "imageStatus": AVAILABLE, "imageType": CUSTOM_IMAGE, "imageSize": member.disk_size}
+
+
+def progress_status(member: Member) -> str:
+    """What a member not seen AVAILABLE is at, for the progress line: FAILED, its image's status (CREATING until its
+    image is listed), or its instance's status as last polled (STOPPING, STOPPED, STARTING...)."""
+    if member.failure:
+        return "FAILED"
+    if member.phase == CREATING_PHASE:
+        return str((member.image or {}).get("imageStatus") or "CREATING")
+    return member.status or member.phase.upper()
+
+
+def progress_counts(members: list[Member]) -> str:
+    """'37/100 AVAILABLE, 55 CREATING, 8 STOPPING': the members whose image was seen AVAILABLE, then the others."""
+    available = [member for member in members if (member.image or {}).get("imageStatus") == AVAILABLE]
+    others = count_statuses([progress_status(member) for member in members if member not in available])
+    return "%d/%d AVAILABLE%s" % (len(available), len(members), ", " + others if others else "")
 
 
 def summary(members: list[Member]) -> str:

@@ -34,6 +34,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import (
     image_outcome,
     named_images,
     predicted_image,
+    progress_counts,
     summary,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._image import (
@@ -57,9 +58,11 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     unusable_disk_problem,
     why_unactionable,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_resume import run_from_resume, run_to_resume
 from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import lock_timeout
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import each_concurrently
-from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import POWER_WAIT, WaitTimeout, poll_until
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import SliceEnded
+from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import POWER_WAIT, Polls, WaitTimeout, poll_until
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
     RECORD_TAG_KEY,
     TAG_DENIED_CODE,
@@ -123,7 +126,13 @@ class FleetRun:
         self._status_wanted = False  # a member waits for a fresh status before its power can be put back
         self._settling = False
         self._image_poll_calls = 1
-        self._poll_errors: dict[str, ZenlayerAPIError] = {}  # "statuses"/"images": the last failure, until one succeeds
+        self._poll_errors: dict[str, str] = {}  # "statuses"/"images": the last failure, until one succeeds
+        # progress (see _progress.py): the cycle's start, its polls, whether this run takes up a slice's resume, and
+        # whether it is putting the power back after an error (that cycle runs in one piece)
+        self._cycle_started = 0.0
+        self._polls = Polls()
+        self._resumed = False
+        self._ending = False
 
     @property
     def clock(self) -> Any:
@@ -135,11 +144,15 @@ class FleetRun:
         """Look, then image for real (or predict, in check mode). Raises ZenlayerError when an error ended the run
         (every unfinished member failed, with the reason); the members' own failures are left to the caller."""
         try:
-            self._look()
-            if self.module.check_mode:
-                self._predict()
-                return
-            self._start_clock()
+            if not self._resumed:  # a resumed slice goes straight back into the cycle its last slice ended in
+                self._look()
+                if self.module.check_mode:
+                    self._predict()
+                    return
+                self._start_clock()
+            self._polls = self.module.wait_polls("fleet", lambda: (progress_counts(self.members), ""))
+            if self._resumed:
+                self._pause()  # the rest of the pause the last slice ended before
             self._cycle()
         except (ZenlayerAPIError, ZenlayerError) as err:
             reason = _doing(err) if isinstance(err, ZenlayerAPIError) else str(err)
@@ -160,7 +173,8 @@ class FleetRun:
 
     def _end_early(self, reason: str) -> None:
         """Fail every unfinished member with the reason; put back the power of those it touched, in one more bounded
-        cycle (stop_timeout); give up the records of those it cannot."""
+        cycle (stop_timeout, in one piece: no slice ends in it); give up the records of those it cannot."""
+        self._ending = True
         now = self.clock.monotonic()
         for member in self.members:
             if member.phase not in ACTIVE_PHASES or member.phase == RELEASING_PHASE:
@@ -420,7 +434,7 @@ class FleetRun:
     # -- the cycle ---------------------------------------------------------------------------------------------------
 
     def _start_clock(self) -> None:
-        now = self.clock.monotonic()
+        now = self._cycle_started = self.clock.monotonic()
         for member in self.members:
             member.deadline = now + (self.params["wait_timeout"] if member.phase == CREATING_PHASE else self.params["stop_timeout"])
         self._status_since = self._images_since = now
@@ -431,9 +445,41 @@ class FleetRun:
             self._tick()
             if self._awaiting_record() or (self._status_wanted and self._powered()):
                 continue  # the next hundred is recorded and stopped, or a status read, without waiting for a poll
-            wake = self._next_wakeup()
-            if wake is not None:
-                self.clock.sleep(max(0.0, wake - self.clock.monotonic()))
+            self._pause()
+
+    def _pause(self) -> None:
+        """Sleep until the next tick has something to do; the module's slice may end first (SliceEnded)."""
+        wake = self._next_wakeup()
+        if wake is None:
+            return
+        pause = max(0.0, wake - self.clock.monotonic())
+        self._end_slice_before(pause)
+        self.clock.sleep(pause)
+
+    def _end_slice_before(self, pause: float) -> None:
+        """End the module's slice before this pause when its rule says so (_progress.Slice.over): at the cycle's first
+        pause (its first progress line), then before a pause that would end after the slice's end."""
+        waiting, piece = self.module.waiting, self.module.slice
+        if self._ending or piece is None or waiting is None:
+            return
+        waiting.polls.next_pause = pause
+        if piece.over(waiting):
+            raise SliceEnded()
+
+    # -- slices ------------------------------------------------------------------------------------------------------
+
+    def waited(self) -> float:
+        """Seconds since the cycle started (0 before it has)."""
+        return max(0.0, self.clock.monotonic() - self._cycle_started) if self._cycle_started else 0.0
+
+    def resume_state(self) -> dict[str, Any]:
+        """Where the run stands at the end of a slice (JSON data: see _fleet_resume.py)."""
+        return run_to_resume(self, self.clock.monotonic())
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        """Take up where the last slice, `away` seconds ago, stood: run() then goes straight back into the cycle."""
+        run_from_resume(self, state, self.clock.monotonic(), away)
+        self._resumed = True
 
     def _powered(self) -> list[Member]:
         """The members whose power is being moved (stopped, or put back)."""
@@ -502,11 +548,12 @@ class FleetRun:
         """A poll that fails (past the client's own retries) is tried again at the next poll time: the members'
         deadlines bound the wait, and their messages then say why."""
         self._status_wanted = False
+        self._polls.made += 1
         try:
             with self.module.step("Reading the status of %d instances" % len(members)):
                 statuses = instance_statuses(self.module.client, [m.instance_id for m in members])
         except ZenlayerAPIError as err:
-            self._poll_errors["statuses"] = err
+            self._poll_errors["statuses"] = _doing(err)
             return
         self._poll_errors.pop("statuses", None)
         for member in members:
@@ -536,12 +583,13 @@ class FleetRun:
         zones = sorted({m.zone_id for m in members if m.zone_id})
         calls_before = self.module.client.calls_sent
         images: dict[str, list[dict[str, Any]]] | None = None
+        self._polls.made += 1
         try:
             with self.module.step("Waiting for the images of %d instances" % len(members)):
                 images = {zone: describe_images(self.module.client, zone, imageType=CUSTOM_IMAGE) for zone in zones}
             self._poll_errors.pop("images", None)
         except ZenlayerAPIError as err:
-            self._poll_errors["images"] = err  # tried again at the next poll, until each member's deadline
+            self._poll_errors["images"] = _doing(err)  # tried again at the next poll, until each member's deadline
         self._image_poll_calls = max(1, self.module.client.calls_sent - calls_before)
         now = self.clock.monotonic()
         for member in members:
@@ -555,7 +603,7 @@ class FleetRun:
     def _image_wait_over(self, member: Member) -> str:
         """Why the image of a member was not seen done within wait_timeout."""
         failing = self._poll_errors.get("images")
-        listing = "; the image listing failed: %s" % _doing(failing) if failing else ""
+        listing = "; the image listing failed: %s" % failing if failing else ""
         if member.image is not None:
             return ("image %s (%s) is still %s after wait_timeout=%s s%s; it keeps being made: a re-run adopts it once it "
                     "is AVAILABLE" % (member.image_id, member.name, member.image.get("imageStatus"),
@@ -650,7 +698,7 @@ class FleetRun:
     def _out_of_time(self, member: Member) -> None:
         """The power could not be brought where it must be in time: give the record up for the next run, and say so."""
         failing = self._poll_errors.get("statuses")
-        unread = "; its status could not be read: %s" % _doing(failing) if failing else ""
+        unread = "; its status could not be read: %s" % failing if failing else ""
         if member.phase == STOPPING_PHASE:
             member.fail("instance %s did not stop within stop_timeout=%s s (it is %s)%s"
                         % (member.instance_id, self.params["stop_timeout"], member.status, unread))

@@ -69,6 +69,7 @@ class ImageModule(AnsibleZenlayer):
 
     error_hints = IMAGE_ERROR_HINTS
     works_under_lease = True
+    reports_progress = True
 
     def __init__(self, module: Any) -> None:
         super().__init__(module)
@@ -77,12 +78,45 @@ class ImageModule(AnsibleZenlayer):
         self.created_from: str | None = None  # the instance, when this run's CreateImage answered (or would)
         self._wait_started: float | None = None
         self._instance: dict[str, Any] | None = None
+        # the wait for an image in progress: the image as the wait began, its last look, whether it was listed yet
+        self._awaited: dict[str, Any] | None = None
+        self._last_look: dict[str, Any] | None = None
+        self._listed = False
+        self._lost_create: dict[str, Any] | None = None  # while looking for the image of a CreateImage of unknown outcome
 
     def leased_instances(self) -> list[str]:
         return [self.params["instance_id"]] if self.params.get("instance_id") else []
 
     def _shape(self, image: dict[str, Any] | None) -> dict[str, Any] | None:
         return shape_image(image, self.zone_id, self.created_from) if image else None
+
+    # -- slices (see _progress.py): where a wait stands, for the next slice ------------------------------------------
+
+    def resume_state(self) -> dict[str, Any]:
+        return {"name": self.name, "zone_id": self.zone_id, "instance": self._instance, "created_from": self.created_from,
+                "waited": self.time_waited(), "awaited": self._awaited, "last_look": self._last_look,
+                "listed": self._listed, "lost_create": self._lost_create}
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        self.name, self.zone_id, self._instance = state["name"], state["zone_id"], state["instance"]
+        self.created_from = state["created_from"]
+        self._wait_started = self.clock.monotonic() - (float(state["waited"]) + away)
+        self._awaited, self._last_look, self._listed = state["awaited"], state["last_look"], bool(state["listed"])
+        self._lost_create = state["lost_create"]
+
+    def time_waited(self) -> float:
+        return 0.0 if self._wait_started is None else self.clock.monotonic() - self._wait_started
+
+    def _resumed_image(self) -> dict[str, Any]:
+        """The image as a run in one piece would hold it where the last slice ended: being waited for (still
+        CREATING: the caller's _settle() goes back into the wait), or looked for after a CreateImage of unknown
+        outcome (the look goes on here)."""
+        if self._lost_create is None:
+            return self._awaited  # type: ignore[return-value]
+        instance = self._fetch_instance()
+        with self.step("Creating image %s from instance %s" % (self.name, instance["instanceId"])):
+            image = self._adopt_after_lost_answer(ZenlayerAPIError(**self._lost_create, performed=None))
+        return self._created(instance, image["imageId"], False)
 
     # -- lookups -----------------------------------------------------------------------------------------------------
 
@@ -138,15 +172,18 @@ class ImageModule(AnsibleZenlayer):
         if image["imageId"] is None:  # check mode: the image a real run would make and wait for
             return dict(image, imageStatus=AVAILABLE)
         image_id = image["imageId"]
-        # A just-made image may be listed late (asynchronous writes): it is waited for until the deadline. One that
-        # was listed and vanishes is gone.
-        listed = [not self.created_from]
+        polls = self.wait_polls("image", self._describe_image_wait)
+        if not self.waiting.announced:  # a new wait (not one the last slice ended in)
+            # A just-made image may be listed late (asynchronous writes): it is waited for until the deadline. One
+            # that was listed and vanishes is gone.
+            self._awaited, self._last_look, self._listed = image, None, not self.created_from
 
         def no_longer_creating(current: dict[str, Any] | None) -> bool:
-            if current is None and listed[0]:
+            if current is None and self._listed:
                 raise ZenlayerError("image %s (%s) disappeared from zone %s while it was being waited for"
                                     % (image_id, image.get("imageName"), self.zone_id))
-            listed[0] = listed[0] or current is not None
+            self._listed = self._listed or current is not None
+            self._last_look = current
             return current is not None and current.get("imageStatus") != CREATING
 
         try:
@@ -154,13 +191,24 @@ class ImageModule(AnsibleZenlayer):
                 # every caller has just seen it CREATING (or just made it): no look at once
                 return poll_until(lambda: self._look_at_image(image_id), no_longer_creating,
                                   self._wait_left(), schedule=IMAGE_WAIT, clock=self.clock, fetch_first=False,
-                                  between=self.between_polls)
+                                  between=self.between_polls, polls=polls)
         except WaitTimeout as timeout:
-            status = timeout.last.get("imageStatus") if timeout.last else "not listed yet"
+            last = self._last_look
+            status = last.get("imageStatus") if last else "not listed yet"
             raise ZenlayerError("image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being made: "
                                 "re-run the task to resume the wait"
                                 % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),
-                                image=self._shape(timeout.last or image))
+                                image=self._shape(last or image))
+
+    def _describe_image_wait(self) -> tuple[str, str]:
+        """('web (img-1)', its status as last seen): before the first look, as CreateImage (or the look that found
+        it) left it; 'not listed yet' after looks that did not find a just-made image."""
+        image = self._awaited or {}
+        if self._last_look is not None:
+            status = self._last_look.get("imageStatus")
+        else:
+            status = image.get("imageStatus") if self._listed or not self.waiting or not self.waiting.polls.made else "not listed yet"
+        return "%s (%s)" % (image.get("imageName") or self.name, image.get("imageId")), str(status)
 
     def _wait_left(self) -> float:
         """Seconds left of wait_timeout, counted from the first wait of this run (a look after a lost answer counts)."""
@@ -195,11 +243,15 @@ class ImageModule(AnsibleZenlayer):
             raise ZenlayerError("no custom image named %s in zone %s; give instance_id to create it" % (self.name, self.zone_id))
         instance = self._fetch_instance()
         self._check_can_create(instance)
+        with self.step("Creating image %s from instance %s" % (self.name, instance["instanceId"])):
+            image_id, answered = self._send_create()
+        return self._created(instance, image_id, answered)
+
+    def _created(self, instance: dict[str, Any], image_id: str | None, answered: bool) -> dict[str, Any]:
+        """The image CreateImage made (image_id None in check mode): to wait for, or read once without a wait."""
         made = {"imageId": None, "imageName": self.name, "imageDescription": self.params.get("description"),
                 "imageStatus": CREATING, "imageType": CUSTOM_IMAGE,
                 "imageSize": (instance.get("systemDisk") or {}).get("diskSize")}
-        with self.step("Creating image %s from instance %s" % (self.name, instance["instanceId"])):
-            image_id, answered = self._send_create()
         if answered:
             self.created_from = instance["instanceId"]
         if image_id is None or self.params.get("wait", True):
@@ -293,7 +345,13 @@ class ImageModule(AnsibleZenlayer):
                 return image  # made by an earlier (lost) request of ours, or by a parallel run under this name
         if not err.outcome_unknown:
             raise err
+        return self._adopt_after_lost_answer(err)
+
+    def _adopt_after_lost_answer(self, err: ZenlayerAPIError) -> dict[str, Any]:
+        """The image a CreateImage of unknown outcome made, once it shows; else raise, saying the outcome is unknown."""
+        self._lost_create = err.to_dict()
         image = self._look_after_lost_answer()
+        self._lost_create = None
         if image is None:
             raise ZenlayerError(
                 "Creating image %s failed and its outcome is unknown: %s. No image named %s appeared in zone %s in the "
@@ -306,10 +364,12 @@ class ImageModule(AnsibleZenlayer):
     def _look_after_lost_answer(self) -> dict[str, Any] | None:
         """The image a CreateImage of unknown outcome made, looked for until the wait's deadline (writes are
         asynchronous and listings may lag by more than any fixed grace), or None when it never showed."""
+        polls = self.wait_polls("lost_create", lambda: (self.name or "", "not listed yet (CreateImage's answer was lost)"))
         with self.step("Looking for image %s after CreateImage failed with an unknown outcome" % self.name):
-            try:
+            try:  # a resumed look has made its first look in an earlier slice
                 return poll_until(self._find_by_name, lambda image: image is not None, self._wait_left(),
-                                  schedule=IMAGE_WAIT, clock=self.clock, between=self.between_polls)
+                                  schedule=IMAGE_WAIT, clock=self.clock, between=self.between_polls,
+                                  fetch_first=not polls.made, polls=polls)
             except WaitTimeout:
                 return None
 

@@ -202,9 +202,11 @@ def _holders_alive(owner: str, instance_id: str) -> bool:
 
 
 def end_watch(owner: str, instance_id: str) -> None:
-    """The record is removed or given up by the job itself: its watchdog ends."""
-    with contextlib.suppress(OSError):
-        os.remove(lease_file(owner, instance_id))
+    """The record is removed or given up by the job itself: its watchdog ends (and what it kept beside its lease file:
+    the records a fleet run in slices holds, see _fleet_watch.py)."""
+    for path in (lease_file(owner, instance_id), lease_file(owner, instance_id) + ".records"):
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def watch(owner: str, instance_id: str, controller_pid: int, give_up: Callable[[], None],

@@ -105,10 +105,14 @@ class PollSchedule:
     def __init__(self, first: float, factor: float, cap: float) -> None:
         self.first, self.factor, self.cap = first, factor, cap
 
-    def intervals(self) -> Iterator[float]:
+    def intervals(self, start: int = 0) -> Iterator[float]:
+        """The waits from the `start`-th on (a wait resumed after `start` pauses goes on where it was)."""
         interval = self.first
+        index = 0
         while True:
-            yield interval
+            if index >= start:
+                yield interval
+            index += 1
             interval = min(self.cap, interval * self.factor)
 
 
@@ -121,6 +125,19 @@ POWER_WAIT = PollSchedule(first=1.0, factor=1.5, cap=10.0)
 LOST_ANSWER_LOOKS = PollSchedule(first=1.0, factor=2.0, cap=4.0)
 
 
+class Polls:
+    """Where one wait stands, kept across the runs of a module that returns in slices (see _progress.py): the polls
+    and pauses made, the seconds waited, and the pause before the next poll (set before `between` runs).
+
+    A wait resumed from it goes on with the schedule where it was, its first pause shortened by `first_pause` (the
+    time the module was away between two slices is taken out of the pause it interrupted)."""
+
+    def __init__(self, made: int = 0, pauses: int = 0, waited: float = 0.0, first_pause: float | None = None) -> None:
+        self.made, self.pauses, self.waited = made, pauses, waited
+        self.first_pause = first_pause
+        self.next_pause = 0.0
+
+
 class WaitTimeout(Exception):
     """The wait ran out; `last` is the last value fetched (None when nothing was fetched)."""
 
@@ -130,24 +147,33 @@ class WaitTimeout(Exception):
 
 
 def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, *, schedule: PollSchedule,
-               clock: Clock, fetch_first: bool = True, between: Callable[[], None] | None = None) -> T:
+               clock: Clock, fetch_first: bool = True, between: Callable[[], None] | None = None,
+               polls: Polls | None = None) -> T:
     """Fetch until done(value) holds and return that value; raise WaitTimeout with the last value seen.
 
     `done` may raise to stop the wait at once (a terminal state). fetch_first=False skips the look at once, for a
     caller that has just seen the value not done (it saves one call per wait). `between` runs before each pause
-    (the module's work that is due while it waits: lease renewals)."""
-    started = clock.monotonic()
-    polls = 1 if fetch_first else 0
+    (the module's work that is due while it waits: lease renewals, the end of a slice). `polls` is where the wait
+    stands (updated as it goes): given one from an earlier slice, the wait goes on where that one stopped."""
+    polls = polls if polls is not None else Polls()
+    started, waited_before = clock.monotonic(), polls.waited
+    fetched = fetch_first
     value = fetch() if fetch_first else None
-    for interval in schedule.intervals():
-        if polls and done(value):  # type: ignore[arg-type]
+    polls.made += 1 if fetch_first else 0
+    for interval in schedule.intervals(polls.pauses):
+        if fetched and done(value):  # type: ignore[arg-type]
             return value  # type: ignore[return-value]
+        polls.waited = waited_before + clock.monotonic() - started
         remaining = timeout - (clock.monotonic() - started)
         if remaining <= 0:
-            raise WaitTimeout(value, clock.monotonic() - started, polls)
+            raise WaitTimeout(value, polls.waited, polls.made)
+        if polls.first_pause is not None:
+            interval, polls.first_pause = polls.first_pause, None
+        polls.next_pause = max(0.0, min(interval, remaining))
         if between is not None:
             between()
-        clock.sleep(min(interval, remaining))
-        value = fetch()
-        polls += 1
+        clock.sleep(polls.next_pause)
+        value, fetched = fetch(), True
+        polls.made += 1
+        polls.pauses += 1
     raise AssertionError("unreachable: intervals() never ends")

@@ -96,6 +96,7 @@ options:
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
   - zenlayer.cloud.power_record
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     support: full
@@ -290,6 +291,17 @@ class ZenlayerImage(ImageModule):
     argument_spec = ARGUMENT_SPEC
     argument_rules = ARGUMENT_RULES
 
+    def __init__(self, module: Any) -> None:
+        super().__init__(module)
+        self.before: dict[str, Any] | None = None  # the image as the task found it (the diff's before)
+
+    def resume_state(self) -> dict[str, Any]:
+        return dict(super().resume_state(), before=self.before)
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        super().restore(state, away)
+        self.before = state["before"]
+
     def validate(self) -> None:
         problem = (self.name is not None and name_problem(self.name)) or description_problem(self.params["description"])
         if problem:
@@ -313,9 +325,12 @@ class ZenlayerImage(ImageModule):
 
     def present(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """(the image before, the image after) - after as a real run leaves it, in check mode too."""
-        self._find_zone()
-        existing = self._find_by_name()
-        image = existing if existing is not None else self._create()
+        if self.resuming:
+            existing, image = self.before, self._resumed_image()
+        else:
+            self._find_zone()
+            existing = self.before = self._find_by_name()
+            image = existing if existing is not None else self._create()
         image = self._settle(image)
         if existing is None and image["imageId"] is not None:
             self._check_no_twin()
@@ -338,7 +353,7 @@ class ZenlayerImage(ImageModule):
 
     def absent(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """(the image before, the image as it was when it was deleted); (None, None) when there is none."""
-        image = self._fetch_for_absent()
+        image = self.before = self.before if self.resuming else self._fetch_for_absent()
         if image is None:
             return None, None
         if image.get("imageType") == PUBLIC_IMAGE:

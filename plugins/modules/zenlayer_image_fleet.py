@@ -133,6 +133,12 @@ options:
         them at once.
       - Defaults to O(lease) + 60 - a holder that stopped renewing has lapsed by then.
     type: int
+  controller_pid:
+    description:
+      - Set by this module's action plugin only, on a local connection - the process id of the job's
+        C(ansible-playbook), which the watchdog of a run in slices watches (see the notes).
+    type: int
+    version_added: 0.2.0
   rate_limit:
     description:
       - The most requests per second this module sends (over both the VM and the resource-manager services). It
@@ -142,6 +148,7 @@ options:
     default: 20
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     support: full
@@ -159,6 +166,17 @@ notes:
     each of its three own calls (record, CreateImage, record removal).
   - Leases are judged on this machine's clock with a margin of 60 seconds for the distance between controllers'
     clocks (see M(zenlayer.cloud.zenlayer_instance_power_record)).
+  - "The fleet's progress line counts the instances whose image was seen V(AVAILABLE) of all, then the others by what
+    they are at - their image's status (V(CREATING)), their instance's status as last polled while their power moves,
+    or V(FAILED) - with the time since the cycle started of O(wait_timeout) and the polls made, for example
+    C(zenlayer_image_fleet: 37/100 AVAILABLE, 55 CREATING, 8 STOPPING - 2m 10s of 30m, 41 polls). The lines start once
+    the instances are looked at (no line while the run waits for other jobs' leases, O(lock_timeout)); the cycle that
+    puts the power back after an error that ended the run runs in one piece."
+  - A cancel between two slices (the job's C(ansible-playbook) gone while no slice runs) is handled like one during a
+    slice - the watchdog that the first slice's end starts for the run (a process of its own, on the machine the
+    module runs on) gives the power records up, their power to put back kept, so that a relaunch puts the power back
+    at once. The run's end ends the watchdog. Without the action plugin (or on a connection other than local), a
+    cancel there is like a kill - the leases lapse within O(lease) + 60 seconds.
 seealso:
   - module: zenlayer.cloud.zenlayer_image
   - module: zenlayer.cloud.zenlayer_instance_power_record
@@ -242,12 +260,15 @@ from typing import Any
 
 from ansible_collections.zenlayer.cloud.plugins.module_utils._api import ZenlayerClient
 from ansible_collections.zenlayer.cloud.plugins.module_utils._base import (
+    CANCEL_CALL_TIMEOUT,
     MIN_LEASE_SECONDS,
     AnsibleZenlayer,
     ZenlayerError,
     build_client,
 )
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet import Member, input_problem, item_problem, summary
+from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_resume import pacer_from_resume, pacer_to_resume
+from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_watch import give_up_held, keep_watch, watched_slice
 from ansible_collections.zenlayer.cloud.plugins.module_utils._fleet_run import FleetRun
 from ansible_collections.zenlayer.cloud.plugins.module_utils._lease import Lease
 from ansible_collections.zenlayer.cloud.plugins.module_utils._pace import WRITE_WORKERS, Pacer
@@ -260,6 +281,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._record import (
 
 
 class ZenlayerImageFleet(AnsibleZenlayer):
+    reports_progress = True
     argument_spec = {
         "instances": {"type": "list", "elements": "dict", "required": True, "options": {
             "instance_id": {"type": "str", "required": True},
@@ -276,6 +298,7 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         "rate_limit": {"type": "float", "default": 20.0},
         "lease": {"type": "int", "default": DEFAULT_LEASE_SECONDS},
         "lock_timeout": {"type": "int"},
+        "controller_pid": {"type": "int"},
     }
 
     def __init__(self, module: Any) -> None:
@@ -319,9 +342,44 @@ class ZenlayerImageFleet(AnsibleZenlayer):
         """The fleet renews its leases on its own paced threads."""
         self.fleet.renew_leases()
 
+    def resume_state(self) -> dict[str, Any]:
+        return {"owner": self.owner, "pacer": pacer_to_resume(self.pacer, self.clock.monotonic()),
+                "fleet": self.fleet.resume_state()}
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        """The same owner in every slice (a generated one too), the records it holds, the pacer, the run."""
+        if self.params["owner"] and state["owner"] != self.params["owner"]:
+            raise ValueError("the resume is of another owner")
+        self.owner = self.lease.owner = str(state["owner"])
+        for instance_id, record in sorted(dict((self._resumed or {}).get("lease") or {}).items()):
+            self.lease.hold(instance_id, record)
+        pacer_from_resume(self.pacer, state["pacer"], self.clock.monotonic(), away)
+        self.fleet.restore(state["fleet"], away)
+
+    def time_waited(self) -> float:
+        return self.fleet.waited()
+
+    def _end_of_slice(self) -> dict[str, Any]:
+        """Between this slice and the next no module runs: a watchdog gives the records held up if the job ends there."""
+        result = super()._end_of_slice()
+        if self.params["controller_pid"] and self.lease.records:
+            try:
+                keep_watch(self.owner, self.lease.records, self.params["controller_pid"], self._give_up_after_the_job)
+            except OSError as err:  # no watchdog: a cancel between two slices is then like a kill (the leases lapse)
+                self.module.warn("no watchdog between two slices (%s): if the job is cancelled before the next slice, "
+                                 "the power records lapse by themselves within the lease + 60 s" % err)
+        return result
+
+    def _give_up_after_the_job(self) -> None:
+        """Run by the watchdog (a process of its own) once the job is gone between two slices."""
+        quick = build_client(dict(self.params, client_timeout=min(CANCEL_CALL_TIMEOUT, self.params["client_timeout"]),
+                                  api_retries=2), self.clock, service=ZRM_SERVICE, api_version=ZRM_API_VERSION)
+        give_up_held(self.owner, quick, self.clock.time)
+
     def execute(self) -> dict[str, Any]:
         self.pacer.clock = self.lease.clock = self.clock  # tests may put another clock in place after __init__
-        self.fleet.run()
+        with watched_slice(self.owner, bool(self.params["controller_pid"]) and not self.check_mode):
+            self.fleet.run()
         if any(member.failure for member in self.members):
             raise ZenlayerError(summary(self.members))
         return self.partial_result()

@@ -99,6 +99,7 @@ options:
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
   - zenlayer.cloud.power_record
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     support: full
@@ -279,6 +280,13 @@ class ZenlayerImageLine(ImageModule):
         self.line: list[dict[str, Any]] = []  # the line as this run leaves it so far, newest first
         self.deleted: list[dict[str, Any]] = []
 
+    def resume_state(self) -> dict[str, Any]:
+        return dict(super().resume_state(), before=self.before, line=self.line, deleted=self.deleted)
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        super().restore(state, away)
+        self.before, self.line, self.deleted = state["before"], state["line"], state["deleted"]
+
     def validate(self) -> None:
         problem = line_rules.prefix_problem(self.prefix) or description_problem(self.params["description"])
         if problem:
@@ -311,14 +319,17 @@ class ZenlayerImageLine(ImageModule):
     # -- the run -----------------------------------------------------------------------------------------------------
 
     def execute(self) -> dict[str, Any]:
-        now = self.now()
-        self.name = line_rules.line_name(self.prefix, now)
-        self._find_zone()
-        self.before = self.line = self._read_line()
-        current = self._current(now)
-        if current is not None:
-            return self._result(current, fresh=True)
-        made = self._adopt_or_create()
+        if self.resuming:
+            made = self._resumed_image()  # the last slice's image (replaced in the line by its id), or its look goes on
+        else:
+            now = self.now()
+            self.name = line_rules.line_name(self.prefix, now)
+            self._find_zone()
+            self.before = self.line = self._read_line()
+            current = self._current(now)
+            if current is not None:
+                return self._result(current, fresh=True)
+            made = self._adopt_or_create()
         self.line = line_rules.placed(self.line, made)  # a failed wait still reports it in the line
         image = self._settle(made)
         self.line = line_rules.placed([member for member in self.line if member is not made], image)

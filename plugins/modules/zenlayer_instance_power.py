@@ -65,6 +65,7 @@ options:
 extends_documentation_fragment:
   - zenlayer.cloud.zenlayer
   - zenlayer.cloud.power_record
+  - zenlayer.cloud.progress
 attributes:
   check_mode:
     description:
@@ -211,6 +212,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._instance import (
     shape_instance,
     why_unactionable,
 )
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import count_statuses
 from ansible_collections.zenlayer.cloud.plugins.module_utils._wait import POWER_WAIT, WaitTimeout, poll_until
 
 TARGET_STATUS = {"running": RUNNING, "stopped": STOPPED, "restarted": RUNNING}
@@ -243,6 +245,7 @@ def satisfies(state: str, status: str | None) -> bool:
 
 class InstancePower(AnsibleZenlayer):
     works_under_lease = True
+    reports_progress = True
     argument_spec = {
         "instance_ids": {"type": "list", "elements": "str", "required": True, "aliases": ["instance_id"]},
         "state": {"type": "str", "required": True, "choices": ["running", "stopped", "restarted"]},
@@ -259,28 +262,66 @@ class InstancePower(AnsibleZenlayer):
         self.statuses: dict[str, str] = {}
         self.deadline = 0.0
         self.unknown_outcome: dict[str, ZenlayerAPIError] = {}  # API action -> the error that left its outcome unknown
+        self.before: dict[str, str] = {}
+        # Where the run stands: "settle" (waiting out transitional states), "send" (the actions of self.pending, each
+        # [action, instance ids, chunks sent]), "final" (waiting for the state asked)
+        self.phase = "settle"
+        self.pending: list[list[Any]] = []
+        self.wait_ids: list[str] = []  # the instances of the wait in progress
+        self.looked: dict[str, str] | None = None  # the last look for a restart of unknown outcome
 
     def validate(self) -> None:
         if self.params["wait_timeout"] <= 0:
             raise ZenlayerError("wait_timeout must be a number of seconds above 0, not %s" % self.params["wait_timeout"])
 
     def execute(self) -> dict[str, Any]:
-        self.deadline = self.clock.monotonic() + self.params["wait_timeout"]
-        self._fetch()
-        before = dict(self.statuses)
-        self._refuse_unactionable(before)
-        self._settle_where_an_action_follows()
-        for action in POWER_ACTIONS:
-            self._send(action, [instance_id for instance_id, status in self.statuses.items()
-                                if action in power_plan(self.state, status)])
-        if self.unknown_outcome and not self.params["wait"]:
-            self.module.warn("not waited for (wait=false): %s" % self._unknown_outcomes().lstrip("; "))
+        if not self.resuming:
+            self.deadline = self.clock.monotonic() + self.params["wait_timeout"]
+            self._fetch()
+            self.before = dict(self.statuses)
+            self._refuse_unactionable(self.before)
+        if self.phase == "settle":
+            self._settle_where_an_action_follows()
+            self.pending = [[action, [instance_id for instance_id, status in self.statuses.items()
+                                      if action in power_plan(self.state, status)], 0] for action in POWER_ACTIONS]
+            self.phase = "send"
+        if self.phase == "send":
+            while self.pending:
+                self._send(*self.pending[0])
+                self.pending.pop(0)
+            self.phase = "final"
+            if self.unknown_outcome and not self.params["wait"]:
+                self.module.warn("not waited for (wait=false): %s" % self._unknown_outcomes().lstrip("; "))
         if self.params["wait"]:
             target = TARGET_STATUS[self.state]
             moving = [instance_id for instance_id in self.instance_ids if not satisfies(self.state, self.statuses[instance_id])]
             self._wait_for(moving, lambda status: satisfies(self.state, status), target, dict.fromkeys(moving, target))
         return {"instances": self.instances(),
-                "diff": {"before": {"instances": before}, "after": {"instances": dict(self.statuses)}}}
+                "diff": {"before": {"instances": self.before}, "after": {"instances": dict(self.statuses)}}}
+
+    # -- slices (see _progress.py) ---------------------------------------------------------------------------------
+
+    def resume_state(self) -> dict[str, Any]:
+        return {"waited": self.time_waited(), "raw": self.raw, "statuses": self.statuses, "before": self.before,
+                "phase": self.phase, "pending": self.pending, "wait_ids": self.wait_ids, "looked": self.looked,
+                "unknown_outcome": {action: err.to_dict() for action, err in self.unknown_outcome.items()}}
+
+    def restore(self, state: dict[str, Any], away: float) -> None:
+        self.deadline = self.clock.monotonic() + self.params["wait_timeout"] - (float(state["waited"]) + away)
+        self.raw, self.statuses, self.before = state["raw"], state["statuses"], state["before"]
+        self.phase, self.pending, self.wait_ids, self.looked = state["phase"], state["pending"], state["wait_ids"], state["looked"]
+        self.unknown_outcome = {action: ZenlayerAPIError(**error, performed=None)
+                                for action, error in state["unknown_outcome"].items()}
+
+    def time_waited(self) -> float:
+        return self.clock.monotonic() - (self.deadline - self.params["wait_timeout"])
+
+    def _describe_wait(self) -> tuple[str, str]:
+        statuses = self.looked if self.waiting is not None and self.waiting.kind == "restart" else self.statuses
+        seen = [(statuses or {}).get(instance_id) or "not seen" for instance_id in self.wait_ids]
+        if len(self.wait_ids) == 1:
+            return self.wait_ids[0], str(seen[0])
+        return "%d instances:" % len(self.wait_ids), count_statuses(seen)
 
     def partial_result(self) -> dict[str, Any]:
         return {"instances": self.instances()}
@@ -333,15 +374,21 @@ class InstancePower(AnsibleZenlayer):
         # IMAGING -> running); one already heading to the state asked is left to the final wait.
         must_settle = {instance_id: SETTLES_TO[status] for instance_id, status in self.statuses.items()
                        if not self._settled(status) and power_plan(self.state, SETTLES_TO[status])}
-        self._wait_for(list(must_settle), self._settled, "settled (out of transitional states)", must_settle)
+        self._wait_for(list(must_settle), self._settled, "settled (out of transitional states)", must_settle,
+                       kind="settle")
 
     def _wait_for(self, instance_ids: list[str], done: Callable[[str | None], bool], what: str,
-                  predicted: dict[str, str]) -> None:
+                  predicted: dict[str, str], kind: str = "final") -> None:
         """Poll the statuses of instance_ids (batched) until done() holds for each; in check mode, take the
-        statuses a real wait would end with. Fails on a dead-end state or when wait_timeout runs out."""
+        statuses a real wait would end with. Fails on a dead-end state or when wait_timeout runs out. A wait the last
+        slice ended in goes on with the same instances."""
+        if self.resumes(kind):
+            instance_ids = self.wait_ids
         if not instance_ids or self.check_mode:
             self.statuses.update(predicted)
             return
+        self.wait_ids = instance_ids
+        polls = self.wait_polls(kind, self._describe_wait)
 
         def all_done(statuses: dict[str, str]) -> bool:
             self.statuses.update(statuses)
@@ -356,7 +403,7 @@ class InstancePower(AnsibleZenlayer):
                 # every caller passes only instances it has just seen (or just sent) on their way: no look at once
                 poll_until(lambda: instance_statuses(self.client, instance_ids), all_done,
                            max(0.0, self.deadline - self.clock.monotonic()), schedule=POWER_WAIT, clock=self.clock,
-                           fetch_first=False, between=self.between_polls)
+                           fetch_first=False, between=self.between_polls, polls=polls)
         except WaitTimeout as timeout:
             late = sorted(instance_id for instance_id in instance_ids if not done(self.statuses.get(instance_id)))
             raise ZenlayerError("timed out after %.0f s (wait_timeout=%s) waiting for instance(s) to be %s: %s%s"
@@ -379,14 +426,20 @@ class InstancePower(AnsibleZenlayer):
 
     # -- acting ----------------------------------------------------------------------------------------------------
 
-    def _send(self, action: str, instance_ids: list[str]) -> None:
-        """Send a power action in chunks of 100 (skipped in check mode); the instances then move on their own."""
+    def _send(self, action: str, instance_ids: list[str], sent: int) -> None:
+        """Send a power action in chunks of 100 (skipped in check mode), from the `sent`-th chunk on (self.pending[0]
+        counts them); the instances then move on their own. A slice that ended in the look for a restart goes on
+        with that look first."""
         if not instance_ids:
             return
         api_action, from_status, moving_status, verb = POWER_ACTIONS[action]
         params = {"forceShutdown": self.params["force_shutdown"]} if action == "stop" else {}
+        parts = list(chunks(instance_ids))
         with self.step("%s instance(s) %s" % (verb, ", ".join(instance_ids))):
-            for chunk in chunks(instance_ids):
+            if self.resumes("restart"):
+                self._look_for_a_restart(self.wait_ids, self.unknown_outcome[api_action])
+            for chunk in parts[sent:]:
+                self.pending[0][2] += 1
                 try:
                     self.write(api_action, dict(params, instanceIds=chunk))
                 except ZenlayerAPIError as err:
@@ -400,13 +453,21 @@ class InstancePower(AnsibleZenlayer):
     def _look_for_a_restart(self, instance_ids: list[str], err: ZenlayerAPIError) -> None:
         """A reboot whose outcome is unknown: the instances must be seen leaving RUNNING before the deadline (a
         second reboot would restart them twice); else fail, saying so."""
-        try:
-            poll_until(lambda: instance_statuses(self.client, instance_ids),
-                       lambda statuses: all(statuses.get(instance_id) != RUNNING for instance_id in instance_ids),
+        self.wait_ids = instance_ids
+        polls = self.wait_polls("restart", self._describe_wait)
+        if not polls.made:
+            self.looked = None
+
+        def restarting(statuses: dict[str, str]) -> bool:
+            self.looked = statuses
+            return all(statuses.get(instance_id) != RUNNING for instance_id in instance_ids)
+
+        try:  # a resumed look has made its first look in an earlier slice
+            poll_until(lambda: instance_statuses(self.client, instance_ids), restarting,
                        max(0.0, self.deadline - self.clock.monotonic()), schedule=POWER_WAIT, clock=self.clock,
-                       between=self.between_polls)
-        except WaitTimeout as timeout:
-            not_seen = [instance_id for instance_id in instance_ids if (timeout.last or {}).get(instance_id) == RUNNING]
+                       between=self.between_polls, fetch_first=not polls.made, polls=polls)
+        except WaitTimeout:
+            not_seen = [instance_id for instance_id in instance_ids if (self.looked or {}).get(instance_id) == RUNNING]
             raise ZenlayerError(
                 "the outcome of RebootInstances for %s is unknown (%s) and no restart was seen within wait_timeout=%s s: "
                 "it may have been too quick to see, or not done. It is not sent again (a second one would restart the "

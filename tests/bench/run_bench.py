@@ -164,25 +164,29 @@ def main() -> int:
     return _render(doc, args.out, json_path)
 
 
-def _kept_sections(out: str) -> str:
-    """Sections other scripts write into the page between their markers (tests/bench/inventory.py): kept as they are."""
-    import inventory  # pylint: disable=import-outside-toplevel
+def _kept_sections(out: str, script: Any = None) -> str:
+    """Sections other scripts write into the page between their markers (tests/bench/inventory.py, leases.py,
+    progress.py): kept as they are."""
+    if script is None:
+        import inventory as script  # pylint: disable=import-outside-toplevel
     try:
         with open(out, encoding="utf-8") as handle:
             text = handle.read()
     except OSError:
         return ""
-    if inventory.MARK_START not in text or inventory.MARK_END not in text:
+    if script.MARK_START not in text or script.MARK_END not in text:
         return ""
-    kept = text[text.index(inventory.MARK_START):text.index(inventory.MARK_END) + len(inventory.MARK_END)]
+    kept = text[text.index(script.MARK_START):text.index(script.MARK_END) + len(script.MARK_END)]
     return "\n" + kept + "\n"
 
 
 def _render(doc: dict, out: str, json_path: str | None) -> int:
+    import leases  # pylint: disable=import-outside-toplevel
+    import progress  # pylint: disable=import-outside-toplevel
     import report  # pylint: disable=import-outside-toplevel
-    kept = _kept_sections(out)
+    kept, kept_last = _kept_sections(out), _kept_sections(out, leases) + _kept_sections(out, progress)
     with open(out, "w", encoding="utf-8") as handle:
-        handle.write(report.render(doc, kept))
+        handle.write(report.render(doc, kept) + kept_last)
     report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet.svg"))
     report.write_plot(doc, os.path.join(os.path.dirname(os.path.abspath(out)), "benchmarks-fleet-path.svg"), fleet_path=True)
     print(report.summary(doc))

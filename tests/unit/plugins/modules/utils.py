@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any, Callable, Iterator
 
 import pytest
 
+MADE_IDS = re.compile(r"img-[0-9a-f]{16}")  # ids the emulator gives the images it makes (random)
+USER_KEYS = ("changed", "failed", "msg", "image", "images", "instances", "diff", "fresh", "deleted_image_ids", "instance",
+             "warnings")
 WRITE_ACTIONS = frozenset({"CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances",
                            "RebootInstances"})
 
@@ -111,3 +115,50 @@ def on_request(action: str | tuple[str, ...], change: Callable[[], None], *, nth
         yield
     assert len(seen) == nth or not required, "the module sent %d %s request(s), the change was due at number %d" % (
         len(seen), action, nth)
+
+
+def run_sliced(main: Callable[[], None], capsys: Any, args: dict[str, Any], slice_seconds: float, *,
+               diff: bool = False, between: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
+    """Run a module the way its action plugin does (plugins/plugin_utils/_sliced.py): in slices of `slice_seconds`,
+    called again with the `resume` of the last slice until its result is final. Returns (the merged result, the
+    progress of each slice that ended in a wait). `between(n)` runs after the n-th slice (a test's doings there)."""
+    from ansible_collections.zenlayer.cloud.plugins.plugin_utils._sliced import SlicedResult  # pylint: disable=import-outside-toplevel
+
+    sliced, progress, resume = SlicedResult(), [], None
+    while True:
+        slice_args = dict(args, progress_slice=slice_seconds)
+        if resume is not None:
+            slice_args["resume"] = json.loads(json.dumps(resume))  # what crosses the process boundary: JSON
+        answer = run_module(main, capsys, slice_args, diff=diff)
+        resume, shown = sliced.add(answer)
+        if resume is None:
+            return sliced.result(answer), progress
+        progress.append(shown)
+        if between is not None:
+            between(len(progress))
+
+
+def normalized(result: dict, keys: tuple[str, ...] = USER_KEYS) -> Any:
+    """What a user reads from a result; the ids of images the emulator made told apart only by their order of
+    appearance, without the instances' creation times (the emulator's start) and the ids of requests."""
+    text = json.dumps({key: result.get(key) for key in keys}, sort_keys=True)
+    text = re.sub(r'"create_time": "[^"]*"', '"create_time": "-"', text)
+    text = re.sub(r'request id [^,)"]+', "request id -", re.sub(r'"request_id": "[^"]*"', '"request_id": "-"', text))
+    seen: dict[str, str] = {}
+    return json.loads(MADE_IDS.sub(lambda match: seen.setdefault(match.group(0), "img-made-%d" % len(seen)), text))
+
+
+FLEET_KEYS = ("changed", "failed", "msg", "outcomes", "failed_keys", "recorded", "throttled", "warnings")
+
+
+def fleet_result(result: dict, keys: tuple[str, ...] = FLEET_KEYS) -> Any:
+    """What a user reads from the fleet's result. An instance whose power the run leaves alone (stopped, and to stay
+    so) is last seen by the status poll that runs every 15 s while its image is made: IMAGING, or STOPPED when that
+    poll came after the image's end but before the image poll saw it AVAILABLE - a race of any two runs, not a
+    difference of slices."""
+    shown = normalized(result, keys)
+    for outcome in (shown.get("outcomes") or {}).values():
+        if (outcome["instance_status_before"], outcome["power_after"], outcome["instance_status"]) in (
+                ("STOPPED", "stopped", "IMAGING"), ("STOPPED", "stopped", "STOPPED")):
+            outcome["instance_status"] = "STOPPED or IMAGING"
+    return shown

@@ -1,0 +1,271 @@
+# Copyright: zenlayer.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Progress while a module waits (issue 22): zenlayer_image, zenlayer_image_line and zenlayer_instance_power run in
+slices the way their action plugin runs them (plugins/plugin_utils/_sliced.py: utils.run_sliced), in-process against
+the emulator.
+
+* Parity: every decision cell of test_check_mode_parity.py (and the unknown-outcome cells of the write fault matrix)
+  run in one piece and in slices of 0 s (a slice ends before every pause: the most resumes a run can have), each on a
+  fresh emulator, give the same `changed`, failure and message, result and diff.
+* Calls: a resumed slice makes no look the slice before it made: the calls of a run in slices are those of a run in
+  one piece (at most one more per slice), its polls at the same times.
+* Progress: one line when a wait starts, then at least every 60 s of waiting, each naming what is awaited and its
+  status; nothing of it in the result.
+* Leases: the power records are renewed across slices and each slice says it works under them while it runs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+
+from ansible_collections.zenlayer.cloud.plugins.module_utils import _lease
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import progress_line
+from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
+from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_image_line, zenlayer_instance_power
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules import test_check_mode_parity as cells
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized, run_module, run_sliced, writes
+
+STOPPED_ID = "ins-hkg-db-0001"
+RUNNING_ID = "ins-hkg-web-0001"
+SLICE = 45.0  # the action plugin's slice (module_utils._progress.DEFAULT_SLICE_SECONDS)
+
+
+def fresh(emulator_factory: Callable[..., Any], monkeypatch: Any, **options: Any) -> Any:
+    emu = emulator_factory(**options)
+    for name, value in emu.env().items():
+        monkeypatch.setenv(name, value)
+    return emu
+
+
+def one_piece_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any, capsys: Any,
+                         main: Callable[[], None], args: dict, arrange: Callable[[Any], None],
+                         slice_seconds: float = 0.0, **emulator: Any) -> tuple[dict, dict, list[dict]]:
+    """The same cell run in one piece, then in slices, each on a fresh emulator arranged the same way."""
+    emu = fresh(emulator_factory, monkeypatch, **emulator)
+    arrange(emu)
+    whole = run_module(main, capsys, args, diff=True)
+    emu = fresh(emulator_factory, monkeypatch, **emulator)
+    arrange(emu)
+    sliced, progress = run_sliced(main, capsys, args, slice_seconds, diff=True)
+    return whole, sliced, progress
+
+
+# -- parity: the same cells in one piece and in slices ----------------------------------------------------------------
+
+POWER_CELLS = {"%s from %s" % (state, status): (lambda emu, status=status: cells.put_instance(emu, RUNNING_ID, status),
+                                                {"instance_ids": [RUNNING_ID], "state": state, "wait_timeout": 120})
+               for state in cells.POWER_STATES for status in cells.POWER_STATUSES}
+POWER_CELLS["restart two, one stopped"] = (cells._nothing, {"instance_ids": [RUNNING_ID, STOPPED_ID], "state": "restarted"})
+POWER_CELLS["stop two, no wait"] = (cells._nothing, {"instance_ids": [RUNNING_ID, "ins-hkg-web-0002"], "state": "stopped",
+                                                     "wait": False})
+
+
+@pytest.mark.parametrize("cell", list(cells.IMAGE_CELLS))
+def test_image_in_slices_is_the_run_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
+    arrange, args = cells.IMAGE_CELLS[cell]
+    whole, sliced, _progress = one_piece_and_sliced(emulator_factory, monkeypatch, capsys, zenlayer_image.main, args, arrange)
+    assert normalized(sliced) == normalized(whole)
+
+
+@pytest.mark.parametrize("cell", list(cells.LINE_CELLS))
+def test_image_line_in_slices_is_the_run_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
+    arrange, args = cells.LINE_CELLS[cell]
+    whole, sliced, _progress = one_piece_and_sliced(emulator_factory, monkeypatch, capsys, zenlayer_image_line.main, args,
+                                                    arrange)
+    assert normalized(sliced) == normalized(whole)
+
+
+@pytest.mark.parametrize("cell", list(POWER_CELLS))
+def test_power_in_slices_is_the_run_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
+    arrange, args = POWER_CELLS[cell]
+    whole, sliced, _progress = one_piece_and_sliced(emulator_factory, monkeypatch, capsys, zenlayer_instance_power.main,
+                                                    args, arrange)
+    assert normalized(sliced) == normalized(whole)
+
+
+# A write whose answer is lost is looked for (its own wait) until the deadline: resumed across slices too.
+FAULT_CELLS = {
+    "CreateImage answer lost": (zenlayer_image.main, {"instance_id": STOPPED_ID, "name": "made"}, "CreateImage",
+                                {"kind": "performed_drop"}),
+    "CreateImage 503, not done": (zenlayer_image.main, {"instance_id": STOPPED_ID, "name": "made"}, "CreateImage",
+                                  {"kind": "error", "status": 503, "code": "SERVICE_TEMPORARY_UNAVAILABLE"}),
+    "RebootInstances answer lost": (zenlayer_instance_power.main, {"instance_ids": [RUNNING_ID], "state": "restarted"},
+                                    "RebootInstances", {"kind": "performed_drop"}),
+    "RebootInstances 503, not done": (zenlayer_instance_power.main, {"instance_ids": [RUNNING_ID], "state": "restarted"},
+                                      "RebootInstances", {"kind": "error", "status": 503,
+                                                          "code": "SERVICE_TEMPORARY_UNAVAILABLE"}),
+    "StopInstances answer lost": (zenlayer_instance_power.main, {"instance_ids": [RUNNING_ID], "state": "stopped"},
+                                  "StopInstances", {"kind": "performed_drop"}),
+}
+
+
+@pytest.mark.emulator(time_scale=0.01)
+@pytest.mark.parametrize("cell", list(FAULT_CELLS))
+def test_unknown_outcome_in_slices_is_the_run_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
+    main, args, action, fault = FAULT_CELLS[cell]
+
+    def arrange(emu: Any) -> None:
+        emu.add_faults(dict(fault, action=action, times=1))
+        emu.patch(timings={"stop_seconds": 20, "start_seconds": 20})  # a restart the looks cannot miss
+
+    whole, sliced, progress = one_piece_and_sliced(emulator_factory, monkeypatch, capsys, main, args, arrange,
+                                                   time_scale=0.01, extra_args=["--async-lag", "2"])
+    assert normalized(sliced) == normalized(whole)
+    assert progress, "the look for the write's effect is a wait: it reports progress"
+
+
+# -- calls per run ---------------------------------------------------------------------------------------------------
+
+def _calls(emu: Any) -> list[tuple[str, float]]:
+    """(action, seconds of the emulator's time after the first write) of every request (the clocks are one)."""
+    requests = emu.requests()
+    first = next((entry["ts"] for entry in requests if entry["action"] in writes_of(requests)), requests[0]["ts"])
+    return [(entry["action"], (entry["ts"] - first) / emu.time_scale) for entry in requests]
+
+
+def writes_of(requests: list[dict]) -> set[str]:
+    return {entry["action"] for entry in requests if entry["action"] in ("CreateImage", "StopInstances")}
+
+
+@pytest.mark.emulator(time_scale=0.1)
+@pytest.mark.parametrize("module, args, timings", [
+    ("zenlayer_image", {"instance_id": STOPPED_ID, "name": "web"}, {"image_seconds": 100}),
+    ("zenlayer_instance_power", {"instance_ids": [RUNNING_ID], "state": "stopped"}, {"stop_seconds": 98}),
+], ids=["image of 100 s", "stop of 98 s"])
+def test_a_run_in_slices_makes_the_calls_of_a_run_in_one_piece(emulator_factory, monkeypatch, capsys, module, args,
+                                                               timings):
+    """The same calls, and the polls at the same times (the time between two slices is taken out of the pause it
+    interrupted). The image and stop times fall midway between two polls (image: every 15 s from 2 s, power: every
+    10 s from 31 s, both later by the calls' own time), so that a loaded machine's noise cannot move the poll that
+    sees the end."""
+    main = {"zenlayer_image": zenlayer_image.main, "zenlayer_instance_power": zenlayer_instance_power.main}[module]
+    emu_whole = fresh(emulator_factory, monkeypatch, time_scale=0.1)
+    emu_whole.patch(timings=timings)
+    whole = run_module(main, capsys, args, diff=True)
+    emu_sliced = fresh(emulator_factory, monkeypatch, time_scale=0.1)
+    emu_sliced.patch(timings=timings)
+    sliced, progress = run_sliced(main, capsys, args, SLICE, diff=True)
+    assert normalized(sliced) == normalized(whole) and not whole.get("failed")
+    calls_whole, calls_sliced = _calls(emu_whole), _calls(emu_sliced)
+    assert len(progress) >= 3, "a wait of about 100 s in slices of 45 s"
+    assert len(calls_sliced) <= len(calls_whole) + len(progress), "more than one call more per slice"
+    assert [action for action, _at in calls_sliced] == [action for action, _at in calls_whole]
+    late = [(action, round(at_whole, 1), round(at_sliced, 1)) for (action, at_whole), (_same, at_sliced)
+            in zip(calls_whole, calls_sliced) if abs(at_sliced - at_whole) > 3]
+    assert not late, "polls moved by the slices (emulator seconds after the write): %s" % late
+
+
+# -- the progress itself -----------------------------------------------------------------------------------------------
+
+
+def test_image_progress_lines_name_the_image_its_status_and_come_every_minute(emulator_env, capsys):
+    emulator_env.patch(timings={"image_seconds": 200})
+    result, progress = run_sliced(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web-golden"}, SLICE,
+                                  diff=True)
+    image_id = result["image"]["image_id"]
+    lines = [progress_line("zenlayer_image", shown) for shown in progress]
+    assert lines[0] == "zenlayer_image: web-golden (%s) CREATING - 0s of 30m, 0 polls" % image_id, "the wait starts"
+    assert all(re.fullmatch(r"zenlayer_image: web-golden \(%s\) CREATING - (\d+m )?\d+s of 30m, \d+ polls?" % image_id, line)
+               for line in lines), lines
+    waited = [shown["waited"] for shown in progress]
+    assert waited == sorted(waited) and all(later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
+    assert waited[-1] >= 200 - 60, "a line at least every 60 s until the image is seen AVAILABLE: %s" % waited
+    assert [shown["polls"] for shown in progress] == sorted(shown["polls"] for shown in progress)
+    assert not {"resume", "progress", "progress_slice"} & (set(result) | set(result["invocation"]["module_args"]))
+    assert result["changed"] is True and result["image"]["image_status"] == "AVAILABLE"
+
+
+def test_power_progress_counts_the_instances_per_status(emulator_env, capsys):
+    emulator_env.patch(timings={"stop_seconds": 30})
+    emulator_env.patch(instances={"ins-hkg-web-0002": {"instanceStatus": "STOPPED"}})
+    ids = [RUNNING_ID, "ins-hkg-web-0002", "ins-fra-app-0001"]
+    result, progress = run_sliced(zenlayer_instance_power.main, capsys, {"instance_ids": ids, "state": "stopped"}, SLICE)
+    lines = [progress_line("zenlayer_instance_power", shown) for shown in progress]
+    assert re.fullmatch(r"zenlayer_instance_power: 2 instances: 2 STOPPING - \ds of 10m, 0 polls", lines[0]), lines
+    assert all(line.startswith("zenlayer_instance_power: 2 instances: ") for line in lines), lines
+    assert [item["instance_status"] for item in result["instances"]] == ["STOPPED"] * 3
+    one, _progress = run_sliced(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "running"},
+                                SLICE)
+    assert re.fullmatch(r"zenlayer_instance_power: %s BOOTING - \ds of 10m, 0 polls" % RUNNING_ID,
+                        progress_line("zenlayer_instance_power", _progress[0]))
+    assert one["changed"] is True
+
+
+def test_check_mode_runs_in_one_piece(emulator_env, capsys):
+    emulator_env.patch(images={"img-web": {"imageName": "web", "zoneId": "HKG-A", "imageStatus": "CREATING",
+                                           "pending": {"to": "AVAILABLE", "at": time.time() + 2}}})
+    result = run_module(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web", "progress_slice": 0},
+                        check_mode=True)
+    assert "resume" not in result and "progress" not in result and result["image"]["image_status"] == "AVAILABLE"
+    refused = run_module(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web", "resume": {"format": 1}},
+                         check_mode=True)
+    assert refused["failed"] is True and "resume is only set by" in refused["msg"]
+
+
+@pytest.mark.parametrize("resume", [{}, {"format": 1}, {"format": 99, "wait": {}}, {"format": 1, "wait": {"polls": 3}}])
+def test_a_resume_not_made_by_the_module_fails_before_any_call(emulator_env, capsys, resume):
+    result = run_module(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web", "resume": resume})
+    assert result["failed"] is True and "do not set it in a task" in result["msg"]
+    assert emulator_env.requests() == []
+
+
+# -- leases across slices ----------------------------------------------------------------------------------------------
+
+
+def _holder_files(owner: str) -> list[str]:
+    return glob.glob(os.path.join(_lease.lease_dir(), "%s--*.holder-*" % owner))
+
+
+def test_leases_are_renewed_across_slices_and_each_slice_holds_them_while_it_runs(emulator_env, capsys):
+    """A lease of 60 s over an image of 200 s: renewed by the slices (the record they carry, not read again), and a
+    holder file exists while a slice runs and is gone between two."""
+    owner = "job-slices-%d" % os.getpid()
+    emulator_env.patch(timings={"image_seconds": 200})
+    record = run_module(zenlayer_instance_power_record_main(), capsys, {"instance_id": STOPPED_ID, "owner": owner,
+                                                                        "power": "stopped", "lease": 60})
+    assert record["recorded"] is True
+    emulator_env.clear_requests()
+    seen, stop = set(), threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(_holder_files(owner))
+            time.sleep(0.005)
+
+    between: list[list[str]] = []
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result, progress = run_sliced(zenlayer_image.main, capsys, {"instance_id": STOPPED_ID, "name": "web",
+                                                                    "power_record_owner": owner, "lease": 60}, SLICE,
+                                      between=lambda _n: between.append(_holder_files(owner)))
+    finally:
+        stop.set()
+        watcher.join()
+    assert not result.get("failed") and len(progress) >= 4
+    assert seen, "no slice said it works under the lease (holder file)"
+    assert between == [[]] * len(progress), "a holder file outlived its slice"
+    renewals = emulator_env.requests("ModifyResourceTags")
+    assert len(renewals) >= 3, "a lease of 60 s over 200 s of waiting is renewed every 40 s or less"
+    assert len(emulator_env.requests("DescribeResourceTags")) == 1 + len(renewals), \
+        "the records are read once at the start, then only by each renewal (not again by every slice)"
+    left = decode_record(emulator_env.tags(STOPPED_ID)[RECORD_TAG_KEY])
+    assert left["owner"] == owner and left["expires"] > 0
+
+
+def zenlayer_instance_power_record_main() -> Callable[[], None]:
+    from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_power_record  # pylint: disable=import-outside-toplevel
+    return zenlayer_instance_power_record.main
+
+
+def test_no_writes_from_slices_in_check_mode(emulator_env, capsys):
+    result, progress = run_sliced(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "stopped",
+                                                                         "_ansible_check_mode": True}, 0)
+    assert progress == [] and result["changed"] is True and writes(emulator_env) == []
