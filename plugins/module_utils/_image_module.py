@@ -194,7 +194,7 @@ class ImageModule(AnsibleZenlayer):
                                   between=self.between_polls, polls=polls)
         except WaitTimeout as timeout:
             last = self._last_look
-            status = last.get("imageStatus") if last else "not listed yet"
+            status = self._describe_image_wait()[1]  # "not listed yet" only after looks that did not find it
             raise ZenlayerError("image %s (%s) is still %s after waiting %.0f s (wait_timeout=%s); it keeps being made: "
                                 "re-run the task to resume the wait"
                                 % (image_id, image.get("imageName"), status, timeout.waited, self.params["wait_timeout"]),

@@ -165,7 +165,10 @@ def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float
             return value  # type: ignore[return-value]
         polls.waited = waited_before + clock.monotonic() - started
         remaining = timeout - (clock.monotonic() - started)
-        if remaining <= 0:
+        if remaining <= 0 and polls.first_pause is not None and not fetched:
+            # resumed past the deadline: the look the interrupted pause was before is still made, as in one piece
+            polls.first_pause, remaining = None, 0.0
+        elif remaining <= 0:
             raise WaitTimeout(value, polls.waited, polls.made)
         if polls.first_pause is not None:
             interval, polls.first_pause = polls.first_pause, None
