@@ -70,8 +70,11 @@ class Slice:
 
 
 def polls_to_resume(polls: Polls, clock: Clock) -> dict[str, Any]:
-    return {"made": polls.made, "pauses": polls.pauses, "waited": polls.waited, "next_pause": polls.next_pause,
-            "at": clock.time()}
+    # the time since `waited` and the pause were reckoned (the work between two polls) counts as waited, and as
+    # part of that pause
+    since = max(0.0, clock.monotonic() - polls.measured_at) if polls.measured_at is not None else 0.0
+    return {"made": polls.made, "pauses": polls.pauses, "waited": polls.waited + since,
+            "next_pause": max(0.0, polls.next_pause - since), "at": clock.time()}
 
 
 def away(resumed: dict[str, Any], clock: Clock) -> float:

@@ -136,6 +136,7 @@ class Polls:
         self.made, self.pauses, self.waited = made, pauses, waited
         self.first_pause = first_pause
         self.next_pause = 0.0
+        self.measured_at: float | None = None  # the clock's monotonic() when `waited` was last brought up to date
 
 
 class WaitTimeout(Exception):
@@ -163,7 +164,8 @@ def poll_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float
     for interval in schedule.intervals(polls.pauses):
         if fetched and done(value):  # type: ignore[arg-type]
             return value  # type: ignore[return-value]
-        polls.waited = waited_before + clock.monotonic() - started
+        polls.measured_at = clock.monotonic()
+        polls.waited = waited_before + polls.measured_at - started
         remaining = timeout - (clock.monotonic() - started)
         if remaining <= 0 and polls.first_pause is not None and not fetched:
             # resumed past the deadline: the look the interrupted pause was before is still made, as in one piece
