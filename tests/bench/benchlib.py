@@ -48,6 +48,15 @@ class Collection:
         return cls(target, label, workdir)
 
 
+def ansible_version() -> str:
+    """The ansible-core version of this Python, for a report's header ("unknown" without ansible-core)."""
+    try:
+        from ansible.release import __version__  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return "unknown"
+    return __version__
+
+
 def bin_path(tool: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), tool)
 

@@ -148,7 +148,7 @@ def render(rows: list[dict[str, Any]], quick: bool, took: float) -> str:
              "the runs (%s). The restart of the module between two slices (a second or two of real time) fits in the "
              "pause it ends before at these scales, as it does on a real clock."
              % (" --quick" if quick else "", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), took,
-                platform.python_version(), _ansible_version(), os.cpu_count() or 1, FLEET_SIZE,
+                platform.python_version(), benchlib.ansible_version(), os.cpu_count() or 1, FLEET_SIZE,
                 ", ".join("%d of the %s" % (len(row["slices_runs"]), row["label"]) for row in rows)), "",
              "| image | time scale | calls, one piece | calls, slices | slices | extra calls per slice | wall, one piece "
              "| wall, slices | overhead | lines | longest time between two lines | targets met |",
@@ -163,14 +163,6 @@ def render(rows: list[dict[str, Any]], quick: bool, took: float) -> str:
               "two slices is taken out of the pause it interrupted, so the polls come when they would in one piece."
               % (100 * MAX_OVERHEAD, MAX_LINE_GAP), ""]
     return "\n".join(lines)
-
-
-def _ansible_version() -> str:
-    try:
-        from ansible.release import __version__  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return "unknown"
-    return __version__
 
 
 def main() -> int:
