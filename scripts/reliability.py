@@ -27,6 +27,7 @@ TEST_FILES = (["tests/integration/test_%s.py" % name for name in ("faults", "rec
               + ["tests/unit/plugins/modules/test_write_fault_matrix.py"])
 DEFAULT_RESULTS = os.path.join(REPO, "tests", "output", "reliability", "results.jsonl")
 TARGET_ORDER = ["zenlayer_image", "zenlayer_instance_power", "image_from_instance"]
+KILL_MOMENTS = ["after the record", "after the stop", "during the image wait", "during the start"]
 
 
 def run_tests(python: str, workers: int, results: str, extra: list[str]) -> tuple[int, str]:
@@ -42,6 +43,15 @@ def run_tests(python: str, workers: int, results: str, extra: list[str]) -> tupl
     sys.stdout.write(output[-4000:])
     lines = [line.strip("= ") for line in output.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     return process.returncode, lines[-1] if lines else "no pytest summary (rc %d)" % process.returncode
+
+
+def last_summary(results: str) -> str:
+    """The pytest line of the run that recorded `results`, kept beside them, for --render-only."""
+    try:
+        with open(results + ".summary", encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "(not run: --render-only)"
 
 
 def load(results: str) -> list[dict]:
@@ -88,7 +98,8 @@ def kill_matrix(records: list[dict]) -> list[str]:
     lines = []
     for path in sorted({r.get("kill_path", "role") for r in cells}):
         mine = [r for r in cells if r.get("kill_path", "role") == path]
-        moments = list(OrderedDict.fromkeys(r["kill_moment"] for r in mine))
+        seen = set(r["kill_moment"] for r in mine)  # in the job's order, whichever cell finished first
+        moments = [m for m in KILL_MOMENTS if m in seen] + sorted(seen - set(KILL_MOMENTS))
         lines += ["", "**%s**" % path, "", "| signal | " + " | ".join(moments) + " |", "|---|" + "---|" * len(moments)]
         for sig in OrderedDict.fromkeys(r["kill_signal"] for r in mine):
             row = []
@@ -151,7 +162,7 @@ def render(records: list[dict], summary: str, command: str) -> str:
            "Regenerate: `make reliability` (the nox session `reliability`: ansible-core 2.19), or "
            "`python scripts/reliability.py [-n WORKERS] [-- PYTEST_ARGS]` from any venv with ansible-core, pytest and "
            "pytest-xdist; `--render-only` rewrites this page from the last results "
-           "(tests/output/reliability/results.jsonl). About 3-4 minutes on 2 cores.",
+           "(tests/output/reliability/results.jsonl). The pytest line below gives the last run's time.",
            "",
            "## Counts from the last run",
            "",
@@ -211,9 +222,12 @@ def main() -> int:
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    rc, summary = 0, "(not run: --render-only)"
+    rc, summary = 0, last_summary(args.results)
     if not args.render_only:
         rc, summary = run_tests(args.python, args.workers, args.results, args.pytest_args)
+        summary += " (%d workers, %d CPUs)" % (args.workers, os.cpu_count() or 1)
+        with open(args.results + ".summary", "w", encoding="utf-8") as handle:
+            handle.write(summary)
     records = load(args.results)
     if not records:
         print("no scenario was recorded in %s" % args.results, file=sys.stderr)

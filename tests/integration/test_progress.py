@@ -21,6 +21,7 @@ emulator's (scale 1): a 90 s image is then 90 real seconds.
 
 from __future__ import annotations
 
+import concurrent.futures
 import glob
 import os
 import re
@@ -29,15 +30,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import pytest
 
 from ansible_run import ansible_env, playbook_command, run_adhoc, run_playbook, secret_seed
 
 # The action plugins live on ansible-core's machinery: a worker's display, _execute_module, async, the worker's signals,
-# ansible-runner's events.
-pytestmark = pytest.mark.boundary
+# ansible-runner's events. So the tests of what a user sees (the lines, a cancel) are boundary tests, run on every
+# ansible-core; the parity of slices with one piece tests our resume logic, on one (tests/README.md: the split).
+BOUNDARY = pytest.mark.boundary
 
 RUNNING_ID = "ins-hkg-web-0001"
 STOPPED_ID = "ins-hkg-db-0001"
@@ -116,6 +118,7 @@ def assert_a_line_every_minute(lines: list[Progress], wait_seconds: float) -> No
 # -- the role at default verbosity ------------------------------------------------------------------------------------
 
 
+@BOUNDARY
 def test_the_role_says_what_it_waits_for_at_least_every_minute(tmp_path: Path, harness, collections_root: str) -> None:
     timings = {"stop_seconds": 20, "start_seconds": 20, "image_seconds": 90}
     with harness.Emulator(secret_seed(timings=timings), time_scale=module_time_scale(harness)) as emu:
@@ -144,6 +147,7 @@ FLEET_TASK = "Image every instance of this batch in one cloud cycle"
 FLEET_WHAT = re.compile(r"(?P<available>\d+)/30 AVAILABLE(?:, \d+ [A-Z_]+)*")
 
 
+@BOUNDARY
 def test_the_fleet_says_how_many_images_are_available_at_least_every_minute(tmp_path: Path, harness,
                                                                             collections_root: str) -> None:
     """30 hosts, a 90 s image: the fleet task's output has a line when the cycle's wait starts (its stops sent), then
@@ -182,6 +186,7 @@ def clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
+@BOUNDARY
 def test_an_awx_job_shows_the_progress_lines_in_its_events(tmp_path: Path, clean_environment, harness,  # pylint: disable=unused-argument,redefined-outer-name
                                                            collections_root: str) -> None:
     pytest.importorskip("ansible_runner")
@@ -216,6 +221,7 @@ def test_an_awx_job_shows_the_progress_lines_in_its_events(tmp_path: Path, clean
 # -- ad-hoc, and check mode --------------------------------------------------------------------------------------------
 
 
+@BOUNDARY
 def test_ad_hoc_shows_the_lines_and_check_mode_none(tmp_path: Path, harness, collections_root: str) -> None:
     with harness.Emulator(secret_seed(timings={"image_seconds": 20}), time_scale=module_time_scale(harness)) as emu:
         args = {"instance_id": STOPPED_ID, "name": "adhoc"}
@@ -246,6 +252,19 @@ PARITY_TASKS = [
 ]
 
 
+def in_one_piece_and_in_slices(run: Callable[[bool, Path], Any], tmp_path: Path) -> dict[str, Any]:
+    """run(in_one_piece, tmp_dir) both ways at the same time, each against its own emulator (they only wait on their
+    emulator's clock); both must end with rc 0. {"one piece": run, "slices": run}."""
+    labels = {"one piece": True, "slices": False}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {label: pool.submit(run, in_one_piece, tmp_path / label.replace(" ", "-"))
+                   for label, in_one_piece in labels.items()}
+        runs = {label: future.result() for label, future in futures.items()}
+    for run_of_label in runs.values():
+        assert run_of_label.rc == 0, run_of_label.report()
+    return runs
+
+
 def parity_play(in_one_piece: bool) -> list[dict]:
     tasks = []
     for name, module, args in PARITY_TASKS:
@@ -260,13 +279,12 @@ def test_tasks_in_slices_give_the_results_of_tasks_in_one_piece(tmp_path: Path, 
     from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized  # pylint: disable=import-outside-toplevel
 
     timings = {"stop_seconds": 8, "start_seconds": 8, "image_seconds": 120}
-    runs = {}
-    for in_one_piece in (True, False):
-        label = "one piece" if in_one_piece else "slices"
+
+    def run(in_one_piece: bool, tmp_dir: Path) -> Any:
         with harness.Emulator(secret_seed(timings=timings), time_scale=module_time_scale(harness)) as emu:
-            runs[label] = run_playbook(emu, collections_root, parity_play(in_one_piece), tmp_dir=tmp_path / label.replace(" ", "-"),
-                                       timeout=900)
-        assert runs[label].rc == 0, runs[label].report()
+            return run_playbook(emu, collections_root, parity_play(in_one_piece), tmp_dir=tmp_dir, timeout=900)
+
+    runs = in_one_piece_and_in_slices(run, tmp_path)
     assert progress_lines(runs["one piece"].output) == [], "an async task runs its module in one piece, silently"
     shown = {line.module for line in progress_lines(runs["slices"].output)}
     assert shown == {"zenlayer_image", "zenlayer_image_line", "zenlayer_instance_power"}, shown
@@ -284,17 +302,16 @@ def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(tmp_path: 
     """Four instances, one of them in a zone without images (it fails alone): in slices, and in one piece (async)."""
     from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import fleet_result  # pylint: disable=import-outside-toplevel
 
-    runs = {}
-    for in_one_piece in (True, False):
-        label = "one piece" if in_one_piece else "slices"
+    def run(in_one_piece: bool, tmp_dir: Path) -> Any:
         task: dict[str, Any] = {"name": "fleet", "zenlayer.cloud.zenlayer_image_fleet": FLEET_ARGS, "ignore_errors": True}
         if in_one_piece:
             task.update({"async": 1800, "poll": 1})
         with harness.Emulator(secret_seed(timings={"stop_seconds": 8, "start_seconds": 8, "image_seconds": 120}),
                               time_scale=module_time_scale(harness)) as emu:
-            runs[label] = run_playbook(emu, collections_root, [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}],
-                                       tmp_dir=tmp_path / label.replace(" ", "-"), timeout=900)
-        assert runs[label].rc == 0, runs[label].report()
+            return run_playbook(emu, collections_root, [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}],
+                                tmp_dir=tmp_dir, timeout=900)
+
+    runs = in_one_piece_and_in_slices(run, tmp_path)
     assert progress_lines(runs["one piece"].output) == [], "an async task runs its module in one piece, silently"
     assert {line.module for line in progress_lines(runs["slices"].output)} == {"zenlayer_image_fleet"}
     whole, sliced = runs["one piece"].task("fleet")["result"], runs["slices"].task("fleet")["result"]
@@ -362,6 +379,7 @@ def _stop_between_two_slices(playbook: subprocess.Popen, owner: str, deadline: f
     raise AssertionError("never caught the task's worker between two slices")
 
 
+@BOUNDARY
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_a_cancel_between_two_slices_gives_the_record_up(signal_name: str, tmp_path: Path, harness,
                                                          collections_root: str) -> None:
@@ -400,6 +418,7 @@ def test_a_cancel_between_two_slices_gives_the_record_up(signal_name: str, tmp_p
         assert _holders(record["owner"]) == [], "a module of the cancelled job still runs"
 
 
+@BOUNDARY
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_a_cancel_between_two_fleet_slices_gives_the_records_up(signal_name: str, tmp_path: Path, harness,
                                                                 collections_root: str) -> None:
