@@ -24,6 +24,8 @@ TEST_SESSIONS := integration-$(PRIMARY) units-$(PRIMARY) $(foreach c,$(filter-ou
 	$(foreach c,$(CORES),ansible-doc-$(c)) $(foreach c,$(filter-out $(PRIMARY),$(CORES)),units-$(c)) \
 	codeqa yamllint antsibull-nox-config extra-checks changelog
 JOBS ?= 2
+# make check's unit test workers: the unit tests mostly wait on the emulator's clock (noxfile.py: UNIT_WORKERS)
+CHECK_UNIT_WORKERS ?= 16
 PARALLEL := --parallel $(JOBS) --allow-parallel
 
 .PHONY: help bootstrap test test-all check demo emulator emulator-env emulator-stop lint sanity units integration \
@@ -69,7 +71,8 @@ test-all:
 	ZENLAYER_TESTS=all $(MAKE) test
 
 check: bootstrap
-	@start=$$SECONDS; $(NOX) $(PARALLEL) -e units-$(CORE) $(LINT_SESSIONS) $(NOX_ARGS) && \
+	@start=$$SECONDS; ZENLAYER_UNIT_WORKERS=$${ZENLAYER_UNIT_WORKERS:-$(CHECK_UNIT_WORKERS)} \
+	  $(NOX) $(PARALLEL) -e units-$(CORE) $(LINT_SESSIONS) $(NOX_ARGS) && \
 	  echo "make check: $$((SECONDS - start)) s"
 
 demo:
