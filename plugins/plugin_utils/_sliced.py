@@ -26,12 +26,11 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import (
+from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import DEFAULT_SLICE_SECONDS, progress_line
+from ansible_collections.zenlayer.cloud.plugins.module_utils._sliced_result import (
     CONTROLLER_OPTION,
-    DEFAULT_SLICE_SECONDS,
     SLICE_OPTIONS,
     SlicedResult,
-    progress_line,
     without_slice_options,
 )
 

@@ -119,10 +119,10 @@ def on_request(action: str | tuple[str, ...], change: Callable[[], None], *, nth
 
 def run_sliced(main: Callable[[], None], capsys: Any, args: dict[str, Any], slice_seconds: float, *,
                diff: bool = False, between: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
-    """Run a module the way its action plugin does (plugins/plugin_utils/_sliced.py, with module_utils._progress.SlicedResult): in slices of `slice_seconds`,
-    called again with the `resume` of the last slice until its result is final. Returns (the merged result, the
-    progress of each slice that ended in a wait). `between(n)` runs after the n-th slice (a test's doings there)."""
-    from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import SlicedResult  # pylint: disable=import-outside-toplevel
+    """Run a module the way its action plugin does (plugins/plugin_utils/_sliced.py, with _sliced_result.SlicedResult):
+    in slices of `slice_seconds`, called again with the `resume` of the last slice until its result is final. Returns
+    (the merged result, the progress of each slice that ended in a wait). `between(n)` runs after the n-th slice (a test's doings there)."""
+    from ansible_collections.zenlayer.cloud.plugins.module_utils._sliced_result import SlicedResult  # pylint: disable=import-outside-toplevel
 
     sliced, progress, resume = SlicedResult(), [], None
     while True:
