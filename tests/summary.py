@@ -8,7 +8,9 @@ neither passed nor failed, and must not go unseen).
 
 A session that wrote junit XML (tests/output/ci/junit-SESSION*.xml: pytest, ansible-test integration) counts its
 test cases; any other session counts as one check. A failed session whose XML shows no failure counts one failure
-more (it broke outside the test cases). Exit status 1 when anything failed or nox left no report.
+more (it broke outside the test cases). The failed test cases are named above the summary line, with the first
+line of their message, so that the last lines of a CI log say what broke. Exit status 1 when anything failed or nox
+left no report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import json
 import os
 import sys
 import xml.etree.ElementTree as ET
+
+MAX_FAILURES_SHOWN = 10
 
 
 def junit_counts(paths: list[str]) -> tuple[int, int, int]:
@@ -34,6 +38,26 @@ def junit_counts(paths: list[str]) -> tuple[int, int, int]:
             skip = int(suite.get("skipped", 0))
             passed, failed, skipped = passed + total - bad - skip, failed + bad, skipped + skip
     return passed, failed, skipped
+
+
+def junit_failures(paths: list[str]) -> list[str]:
+    """`file::test: first line of the message` for each failed or erroring test case of these junit XML files."""
+    found = []
+    for path in paths:
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError) as error:
+            found.append("%s: unreadable junit XML (%s)" % (os.path.basename(path), error))
+            continue
+        for case in root.iter("testcase"):
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is not None:
+                message = (problem.get("message") or problem.text or "").strip().splitlines()
+                found.append("%s::%s: %s" % (case.get("classname", ""), case.get("name", ""),
+                                             message[0][:160] if message else "(no message)"))
+    return found
 
 
 def summary_line(passed: int, failed: int, skipped_sessions: list[str]) -> str:
@@ -56,6 +80,7 @@ def main() -> int:
         return 1
     total_passed = total_failed = 0
     skipped_sessions = []
+    failures = []
     print("\n%-28s %-8s %s" % ("session", "result", "test cases"))
     for session in sessions:
         name, result = session["name"], session["result"]
@@ -67,6 +92,7 @@ def main() -> int:
             skipped_sessions.append(name)
         elif xml:
             passed, failed, skipped = junit_counts(xml)
+            failures += ["%s: %s" % (name, failure) for failure in junit_failures(xml)]
             if result != "success" and failed == 0:
                 failed = 1
             note = "%d passed, %d failed, %d skipped" % (passed, failed, skipped)
@@ -75,6 +101,10 @@ def main() -> int:
             note = ""
         total_passed, total_failed = total_passed + passed, total_failed + failed
         print("%-28s %-8s %s" % (name, result, note))
+    for failure in failures[:MAX_FAILURES_SHOWN]:
+        print("FAILED " + failure)
+    if len(failures) > MAX_FAILURES_SHOWN:
+        print("FAILED ... and %d more (tests/output/ci/junit-*.xml)" % (len(failures) - MAX_FAILURES_SHOWN))
     print(summary_line(total_passed, total_failed, skipped_sessions))
     return 1 if total_failed else 0
 

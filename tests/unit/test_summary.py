@@ -11,7 +11,8 @@ import sys
 
 SUMMARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "summary.py")
 JUNIT = ('<testsuite tests="3" failures="1" errors="0" skipped="0"><testcase name="a"/><testcase name="b"/>'
-         '<testcase name="c"><failure message="x"/></testcase></testsuite>')
+         '<testcase classname="tests.unit.test_x" name="c"><failure message="assert 1 == 2&#10;more">x</failure>'
+         '</testcase></testsuite>')
 
 
 def _summary(tmp_path, sessions: list[dict]) -> tuple[int, list[str]]:
@@ -35,3 +36,9 @@ def test_skipped_sessions_are_named_in_the_last_line(tmp_path) -> None:
 def test_nothing_skipped_says_so(tmp_path) -> None:
     code, lines = _summary(tmp_path, [{"name": "codeqa", "result": "success"}])
     assert lines[-1] == "summary: 1 passed, 0 failed, 0 sessions skipped" and code == 0
+
+
+def test_the_failed_test_cases_are_named_just_above_the_last_line(tmp_path) -> None:
+    code, lines = _summary(tmp_path, [{"name": "units-2.19", "result": "failed"}])
+    assert lines[-2] == "FAILED units-2.19: tests.unit.test_x::c: assert 1 == 2"
+    assert lines[-1].startswith("summary: 2 passed, 1 failed") and code == 1
