@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(REPO, "tests", "emulator", "server.py")
 SEEDS = os.path.join(REPO, "tests", "emulator", "seeds")
 DEFAULT_DIR = os.path.join(REPO, "tests", "output", "emulator")
-START_TIMEOUT = 10.0
+START_TIMEOUT = 60.0  # seconds: a quarter of one on an idle machine, more than 10 on a loaded one (tests/emulator/harness.py)
 
 
 def _files(directory: str) -> dict[str, str]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 STOPPED_HKG = "ins-hkg-db-0001"
 RUNNING_HKG = "ins-hkg-web-0001"
 RUNNING_SIN = "ins-sin-app-0001"
+# Transitions of 3 s at the tests' time scale (0.05): a status between two calls is seen even on a loaded machine,
+# where the seed's 0.1 s (stop, start) and 0.15 s (image) can be over before the second call is answered.
+SEEN = {"stop_seconds": 60, "start_seconds": 60, "image_seconds": 60}
 
 
 def ok(emu, action: str, body: dict | None = None) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness import EmulatorError  # pylint: disable=import-error
-from emu_helpers import RUNNING_HKG, RUNNING_SIN, STOPPED_HKG, error, ok, status_of
+from emu_helpers import RUNNING_HKG, RUNNING_SIN, SEEN, STOPPED_HKG, error, ok, status_of
 
 
 # -- envelope and headers ---------------------------------------------------------------------------------------------
@@ -61,13 +61,14 @@ def test_instance_pagination(emu) -> None:
 
 
 def test_stop_then_start_state_machine(emu) -> None:
+    emu.patch(timings=SEEN)
     ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG], "forceShutdown": False})
     assert status_of(emu, RUNNING_HKG) == "STOPPING"
     assert emu.instance(RUNNING_HKG)["lastForceShutdown"] is False
-    emu.wait_for(lambda: status_of(emu, RUNNING_HKG) == "STOPPED", timeout=5)
+    emu.wait_for(lambda: status_of(emu, RUNNING_HKG) == "STOPPED", timeout=15)
     ok(emu, "StartInstances", {"instanceIds": [RUNNING_HKG]})
     assert status_of(emu, RUNNING_HKG) == "BOOTING"
-    emu.wait_for(lambda: status_of(emu, RUNNING_HKG) == "RUNNING", timeout=5)
+    emu.wait_for(lambda: status_of(emu, RUNNING_HKG) == "RUNNING", timeout=15)
     moves = [(e["from"], e["to"]) for e in emu.events() if e["id"] == RUNNING_HKG]
     assert moves == [("RUNNING", "STOPPING"), ("STOPPING", "STOPPED"), ("STOPPED", "BOOTING"), ("BOOTING", "RUNNING")]
 

@@ -7,7 +7,7 @@ from emu_helpers import STOPPED_HKG, error, ok
 from harness import EmulatorError, load_seed
 
 KEY = "AKIDEMULATOR00000001"
-LAG = ["--async-lag", "10"]  # x time scale 0.05 = 0.5 s
+LAG = ["--async-lag", "60"]  # x time scale 0.05 = 3 s: seen not in effect yet between two calls, even on a loaded machine
 
 
 def _quota(emu, zone: str = "HKG-A") -> tuple[int, int]:
@@ -45,6 +45,6 @@ def test_the_quota_counts_a_deleted_image_until_the_delete_takes_effect(make_emu
     ok(emu, "DeleteImages", {"imageIds": ["img-a"]})
     assert _quota(emu) == (2, 2)  # accepted, not applied: the room does not show yet
     assert error(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "c"}) == (400, "LIMIT_EXCEEDED_IMAGE_QUOTA")
-    emu.wait_for(lambda: _quota(emu) == (1, 2), timeout=5)
+    emu.wait_for(lambda: _quota(emu) == (1, 2), timeout=15)
     assert [image["imageId"] for image in emu.images(zone_id="HKG-A")] == ["img-b"]
     ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "c"})

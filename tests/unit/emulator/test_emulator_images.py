@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from emu_helpers import RUNNING_HKG, RUNNING_SIN, STOPPED_HKG, error, image_status, make_image, ok, status_of
+from emu_helpers import RUNNING_HKG, RUNNING_SIN, SEEN, STOPPED_HKG, error, image_status, make_image, ok, status_of
 
 
 def test_create_image_state_machine(emu) -> None:
+    emu.patch(timings=SEEN)
     image_id = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "db-golden",
                                        "imageDescription": "nightly"})["imageId"]
     assert image_id.startswith("img-")
@@ -15,7 +16,7 @@ def test_create_image_state_machine(emu) -> None:
     assert info == {"imageId": image_id, "imageName": "db-golden", "imageType": "CUSTOM_IMAGE", "imageSize": "80",
                     "imageDescription": "nightly", "imageVersion": "1", "imageStatus": "CREATING",
                     "category": "CentOS", "osType": "linux"}
-    emu.wait_for(lambda: image_status(emu, image_id) == "AVAILABLE", timeout=5)
+    emu.wait_for(lambda: image_status(emu, image_id) == "AVAILABLE", timeout=15)
     assert status_of(emu, STOPPED_HKG) == "STOPPED"
     internal = emu.images(name="db-golden")[0]
     assert internal["zoneId"] == "HKG-A" and internal["instanceId"] == STOPPED_HKG

@@ -72,10 +72,11 @@ def one_piece_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any,
 
 
 def write_counts(requests: list[dict]) -> dict[str, int]:
-    """The writes that a run's timing cannot change (a StartInstances may be sent again when it came to nothing)."""
+    """The writes performed that a run's timing cannot change (a StartInstances may be sent again when it came to
+    nothing; the records are written at the same time, so how many more are sent after one is denied varies)."""
     counts: dict[str, int] = {}
     for entry in requests:
-        if entry["action"] in ("CreateImage", "StopInstances", "ModifyResourceTags"):
+        if entry["action"] in ("CreateImage", "StopInstances", "ModifyResourceTags") and entry["performed"]:
             counts[entry["action"]] = counts.get(entry["action"], 0) + 1
     return counts
 
@@ -167,9 +168,9 @@ def test_thirty_instances_in_slices_make_the_calls_and_the_result_of_one_piece_w
     assert lines[0].startswith("zenlayer_image_fleet: 0/30 AVAILABLE, 24 RUNNING, 6 CREATING - "), \
         "the first line when the cycle's wait starts: the stops sent, the stopped ones' images being made"
     waited = [shown["waited"] for shown in progress]
-    # the first line comes at the cycle's first pause, after the records and the stop: seconds, which the time scale
-    # (0.25) makes four times longer on a loaded machine
-    assert waited[0] <= 30 and all(0 < later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
+    # the statuses of the first line (none stopped yet) date it to the cycle's first pause; its time would not (the
+    # records and the stop before it take seconds, which a loaded machine stretches, and this time scale four times)
+    assert all(0 < later - earlier <= 60 for earlier, later in zip(waited, waited[1:])), waited
     assert waited[-1] >= 90 - 60, "a line at least every 60 s until the images are seen AVAILABLE: %s" % waited
     assert [int(LINE.fullmatch(line).group(1)) for line in lines] == sorted(int(LINE.fullmatch(line).group(1)) for line in lines)
     assert not {"resume", "progress"} & set(sliced) and "progress_slice" not in sliced["invocation"]["module_args"]
