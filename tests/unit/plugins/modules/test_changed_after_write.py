@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_image_line, zenlayer_instance_power
-from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import on_request, run_module
 
 RUNNING_ID = "ins-hkg-web-0001"
 STOPPED_ID = "ins-hkg-db-0001"
@@ -149,10 +149,14 @@ def test_line_image_made_then_the_wait_times_out_deletes_nothing(emulator_env, c
     assert result["failed"] is True and "re-run the task to resume the wait" in result["msg"]
     assert result["changed"] is True and emulator_env.requests("DeleteImages") == []
     made = result["image"]["image_id"]
-    # AVAILABLE a few seconds on, so that the re-run (a later minute, its own name) finds the line's newest image still
-    # CREATING - found AVAILABLE, it would rightly make the new minute's image - even on a loaded machine
-    emulator_env.patch(images={made: {"pending": {"to": "AVAILABLE", "at": time.time() + 3}}})
-    resumed = run_module(zenlayer_image_line.main, capsys, dict(LINE, keep=1, now="2026-11-30T02:40:00Z"))
+    # AVAILABLE only once the re-run (a later minute, its own name) has seen the line's newest image CREATING twice (its
+    # look, its wait's first poll), whatever the load - found AVAILABLE, it would rightly make the new minute's image
+
+    def made_now() -> None:
+        emulator_env.patch(images={made: {"pending": {"to": "AVAILABLE", "at": time.time()}}})
+
+    with on_request("DescribeImages", made_now, nth=2, when="after"):
+        resumed = run_module(zenlayer_image_line.main, capsys, dict(LINE, keep=1, now="2026-11-30T02:40:00Z"))
     assert not resumed.get("failed") and resumed["image"]["image_id"] == made, "the re-run waits for the same image: %s" % resumed.get("msg")
     assert resumed["deleted_image_ids"] == ["img-web-202611290200", "img-web-202611280200"]
     assert len(emulator_env.requests("CreateImage")) == 1
