@@ -40,10 +40,11 @@ def test_stop_is_accepted_then_happens(make_emu) -> None:
 
 def test_repeated_stop_is_accepted_again_and_the_second_effect_is_dropped(make_emu) -> None:
     emu = make_emu(extra_args=LAG)
+    emu.patch(timings=SEEN)  # the second stop takes effect while the first's STOPPING lasts, however slow the second
     ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]})
     ok(emu, "StopInstances", {"instanceIds": [RUNNING_HKG]})
     assert len(emu.accepted()) == 2
-    emu.settle()
+    emu.settle(30)
     assert status_of(emu, RUNNING_HKG) == "STOPPED"
     effects = emu.state()["effects"]
     assert [bool(e["dropped"]) for e in effects] == [False, True]
@@ -52,11 +53,12 @@ def test_repeated_stop_is_accepted_again_and_the_second_effect_is_dropped(make_e
 
 def test_create_image_is_invisible_during_the_lag_and_a_resend_makes_a_duplicate(make_emu) -> None:
     emu = make_emu(extra_args=LAG)
+    emu.patch(timings=SEEN)  # the second image takes effect while the first's IMAGING lasts, however slow the second
     first = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "lagged"})["imageId"]
     assert _images_named(emu, "lagged") == [] and status_of(emu, STOPPED_HKG) == "STOPPED"
     second = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "lagged"})["imageId"]
     assert first != second
-    emu.settle()
+    emu.settle(30)
     assert sorted(i["imageId"] for i in _images_named(emu, "lagged")) == sorted([first, second])
     assert image_status(emu, first) == image_status(emu, second) == "AVAILABLE"
     assert status_of(emu, STOPPED_HKG) == "STOPPED"
