@@ -127,7 +127,10 @@ def test_an_interrupt_drops_the_items_not_started_yet() -> None:
     try:
         with pytest.raises(KeyboardInterrupt):
             each_concurrently(work, list(range(50)), workers=2)
+        started_when_raised = len(started)
     finally:
         signal.signal(signal.SIGINT, previous)
     time.sleep(0.4)  # long enough for all 50 (two at a time, 10 ms each) had they not been dropped
-    assert len(started) < 10  # the others were never sent
+    # the others were never sent: at most the two in flight when the interrupt surfaced had started since (counted
+    # from that moment, not from the fifth, as a loaded machine may let the workers start a few more before it)
+    assert started_when_raised < 50 and len(started) <= started_when_raised + 2, (started_when_raised, len(started))
