@@ -23,41 +23,34 @@ import xml.etree.ElementTree as ET
 MAX_FAILURES_SHOWN = 10
 
 
-def junit_counts(paths: list[str]) -> tuple[int, int, int]:
-    """(passed, failed, skipped) over the test suites of these junit XML files."""
+def read_junit(paths: list[str]) -> tuple[int, int, int, list[str]]:
+    """(passed, failed, skipped, failures) over the test suites of these junit XML files, each read once; a failure is
+    `classname::test: first line of the message` (an unreadable file counts as one, named by its file name)."""
     passed = failed = skipped = 0
+    failures = []
     for path in paths:
         try:
             root = ET.parse(path).getroot()
-        except (OSError, ET.ParseError):
+        except (OSError, ET.ParseError) as error:
             failed += 1
+            failures.append("%s: unreadable junit XML (%s)" % (os.path.basename(path), error))
             continue
         for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
             total = int(suite.get("tests", 0))
             bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
             skip = int(suite.get("skipped", 0))
             passed, failed, skipped = passed + total - bad - skip, failed + bad, skipped + skip
-    return passed, failed, skipped
-
-
-def junit_failures(paths: list[str]) -> list[str]:
-    """`file::test: first line of the message` for each failed or erroring test case of these junit XML files."""
-    found = []
-    for path in paths:
-        try:
-            root = ET.parse(path).getroot()
-        except (OSError, ET.ParseError) as error:
-            found.append("%s: unreadable junit XML (%s)" % (os.path.basename(path), error))
-            continue
         for case in root.iter("testcase"):
             problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
+            problem = problem if problem is not None else case.find("error")
             if problem is not None:
-                message = (problem.get("message") or problem.text or "").strip().splitlines()
-                found.append("%s::%s: %s" % (case.get("classname", ""), case.get("name", ""),
-                                             message[0][:160] if message else "(no message)"))
-    return found
+                failures.append(_failure_line(case, problem))
+    return passed, failed, skipped, failures
+
+
+def _failure_line(case: ET.Element, problem: ET.Element) -> str:
+    message = (problem.get("message") or problem.text or "").strip().splitlines()
+    return "%s::%s: %s" % (case.get("classname", ""), case.get("name", ""), message[0][:160] if message else "(no message)")
 
 
 def summary_line(passed: int, failed: int, skipped_sessions: list[str]) -> str:
@@ -91,8 +84,8 @@ def main() -> int:
             passed = failed = 0
             skipped_sessions.append(name)
         elif xml:
-            passed, failed, skipped = junit_counts(xml)
-            failures += ["%s: %s" % (name, failure) for failure in junit_failures(xml)]
+            passed, failed, skipped, failed_cases = read_junit(xml)
+            failures += ["%s: %s" % (name, failure) for failure in failed_cases]
             if result != "success" and failed == 0:
                 failed = 1
             note = "%d passed, %d failed, %d skipped" % (passed, failed, skipped)

@@ -262,8 +262,7 @@ def test_the_pytest_marker_takes_harsh(emulator) -> None:
     state = emulator.state()
     assert {name: state[name] for name in world.TIMING_KNOBS} == world.HARSH
     image_id = ok(emulator, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "harsh"})["imageId"]
-    emulator.settle()
-    accepted = next(effect for effect in emulator.state()["effects"] if effect["action"] == "CreateImage")
+    accepted = _effects_as_sent(emulator, "CreateImage")[0]
     made = next(i for i in emulator.state()["images"] if i["imageId"] == image_id)
     imaging = _event_ts(emulator, STOPPED_HKG, "IMAGING")
     assert 2 * 0.05 <= imaging - accepted["accepted_at"] <= 3 * 0.05 + 1e-6
