@@ -109,9 +109,10 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
     ci-files.testing.ansible.com, which these machines cannot reach. It first looks for a cached copy at
     ~/.ansible/test/cache/get_pip_<pip version with _>.py, so ansible-test runs with HOME=.nox/ansible-test-home/SESSION
     (inside the checkout; its venvs are kept there too, so a second run is fast; one per session, as make test runs
-    sessions at the same time) where that file is a stand-in: it runs ensurepip in a child process (in-process
-    ensurepip would drop the machine's pip configuration and its certificate), then pip install with the arguments
-    given.
+    sessions at the same time) where that file is a stand-in: the session's own pip installs the pip asked for into
+    the new venv (pip --python), in a child process that keeps the machine's pip configuration and its certificate.
+    Only if that fails, it runs ensurepip first, then pip install. (ensurepip, then a second install of pip, cost 8 CPU-s
+    for each of the nine venvs a sanity session makes; pip --python, 3.)
     """
     home = REPO / ".nox" / "ansible-test-home" / session.name
     cache = home / ".ansible" / "test" / "cache"
@@ -119,12 +120,16 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
     pip_version = session.run("python", "-c", "import types; from ansible_test._internal.python_requirements import "
                               "get_venv_packages as g; print(g(types.SimpleNamespace(version='3'))['pip'])",
                               silent=True).strip().splitlines()[-1]
+    session_python = os.path.join(session.bin, "python")
     (cache / ("get_pip_%s.py" % pip_version.replace(".", "_"))).write_text(
-        "# get-pip stand-in written by noxfile.py (ansible_test_env): ensurepip, then pip install ARGS\n"
+        "# get-pip stand-in written by noxfile.py (ansible_test_env): the session's pip installs ARGS into this\n"
+        "# Python's venv; if that fails, ensurepip, then pip install ARGS\n"
         "import subprocess\nimport sys\n\n"
         "args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]\n"
-        "subprocess.check_call([sys.executable, '-m', 'ensurepip', '--upgrade', '--default-pip'])\n"
-        "subprocess.check_call([sys.executable, '-m', 'pip', 'install'] + args)\n", encoding="utf-8")
+        "if subprocess.call([%r, '-m', 'pip', '--python', sys.executable, 'install'] + args) != 0:\n"
+        "    subprocess.check_call([sys.executable, '-m', 'ensurepip', '--upgrade', '--default-pip'])\n"
+        "    subprocess.check_call([sys.executable, '-m', 'pip', 'install'] + args)\n" % session_python,
+        encoding="utf-8")
     return dict(QUIET_ENV, HOME=str(home))
 
 

@@ -531,5 +531,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def fork_server(requests: Any = None, answers: Any = None) -> int:
+    """--fork-server: start emulators by fork, on the requests of tests/emulator/harness.py (ForkServer), one JSON line
+    each, answered with one: {"spawn": ARGV, "stdout": PATH, "stderr": PATH} -> {"pid": N}, an emulator run as
+    main(ARGV) with its output in those files; {"reap": N} -> {"returncode": RC} once N has exited.
+
+    A new interpreter spends 0.1 CPU-s importing what an emulator needs (http.server most), the unit tests start about
+    1,500 emulators, and this process has imported it all once: a fork starts one for a few milliseconds. Ends at the
+    end of its input, which its parent's exit closes; each emulator it started stops with it (stop_with_parent)."""
+    requests, answers = requests or sys.stdin, answers or sys.stdout
+    for line in requests:
+        request = json.loads(line)
+        if "spawn" in request:
+            pid = os.fork()
+            if pid == 0:
+                _run_forked(request)
+            answer: dict[str, Any] = {"pid": pid}
+        else:
+            answer = {"returncode": os.waitstatus_to_exitcode(os.waitpid(int(request["reap"]), 0)[1])}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+    return 0
+
+
+def _run_forked(request: dict[str, Any]) -> None:
+    """The forked child: the emulator of main(request["spawn"]), its stdin /dev/null and its stdout and stderr in the
+    files named; never returns into the fork server's loop."""
+    code = 1
+    try:
+        for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND),
+                                (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)):
+            opened = os.open(path, flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        code = main(request["spawn"])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # pylint: disable=broad-exception-caught
+        import traceback  # pylint: disable=import-outside-toplevel
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)  # pylint: disable=protected-access
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fork_server() if sys.argv[1:] == ["--fork-server"] else main())

@@ -10,9 +10,9 @@ runs against the emulator, on the modules' defaults.
   `changed`, result and diff.
 * A cancel between two slices (SIGINT or SIGTERM to the job's process group) ends the task as one during a slice does:
   no module left running, and the power record given up (expires 0) by its watchdog.
-* The fleet (the role's fleet path, 30 hosts, a 90 s image): a line when the cycle's wait starts and at least one
-  per 60 s, each with the images seen AVAILABLE of 30 and the others' statuses; in slices and in one piece the same
-  outcomes; a cancel between two of its slices has its own watchdog give the run's records up.
+* The fleet (the role's fleet path, 30 hosts, a 90 s image, on a real clock): a line when the cycle's wait starts and
+  at least one per 60 s, each with the images seen AVAILABLE of 30 and the others' statuses; in slices and in one
+  piece the same outcomes; a cancel between two of its slices has its own watchdog give the run's records up.
 
 The modules poll on their own clock. Once the emulator exports its scaled clock to them (the harness's
 EMULATOR_CLOCK_ENV), these tests run at time scale 0.25; until then the modules' time is real, and so is the
@@ -147,16 +147,20 @@ FLEET_TASK = "Image every instance of this batch in one cloud cycle"
 FLEET_WHAT = re.compile(r"(?P<available>\d+)/30 AVAILABLE(?:, \d+ [A-Z_]+)*")
 
 
-@BOUNDARY
 def test_the_fleet_says_how_many_images_are_available_at_least_every_minute(tmp_path: Path, harness,
                                                                             collections_root: str) -> None:
     """30 hosts, a 90 s image: the fleet task's output has a line when the cycle's wait starts (its stops sent), then
-    at least one per 60 s of waiting, each with the images seen AVAILABLE of 30 and the others' statuses."""
+    at least one per 60 s of waiting, each with the images seen AVAILABLE of 30 and the others' statuses.
+
+    On a real clock (about two minutes): starting the fleet's module again for its next slice, with 30 hosts, took
+    over 7 s on a loaded machine, which a clock at 0.25 makes 30 s, more than a poll's pause, so the module rightly
+    went on in one piece (Slice) and printed one line. Our own logic (the role and AWX tests above show the lines
+    through Ansible on every ansible-core), so not a boundary test."""
     from test_fleet import PLAY, _inventory, _seed  # pylint: disable=import-outside-toplevel,import-error
 
     seed = _seed()
     seed["timings"] = dict(seed["timings"], image_seconds=90)
-    with harness.Emulator(seed, time_scale=module_time_scale(harness)) as emu:
+    with harness.Emulator(seed, time_scale=1.0) as emu:
         ids = [item["instanceId"] for item in seed["instances"]]
         run = run_playbook(emu, collections_root, PLAY, tmp_dir=tmp_path, inventory=_inventory(ids), timeout=900)
     assert run.rc == 0, run.report()

@@ -9,8 +9,17 @@ import subprocess
 import sys
 import time
 
+import harness  # pylint: disable=import-error
 import leftovers  # pylint: disable=import-error
+import pytest
 from harness import Emulator, load_seed  # pylint: disable=import-error
+
+
+@pytest.fixture(autouse=True)
+def own_processes(monkeypatch) -> None:
+    """Emulators started as new interpreters: one forked by the run's fork server carries the run's mark, not the one
+    these tests set."""
+    monkeypatch.setattr(harness, "_FORK_SERVER", None)
 
 
 def test_an_emulator_left_running_and_a_stray_process_are_found_then_removed(monkeypatch) -> None:
