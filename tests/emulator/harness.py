@@ -89,6 +89,8 @@ class ForkServer:
 
     def _ask(self, request: dict) -> dict:
         with self.lock:
+            if "reap" in request and (self.process is None or self.process.poll() is not None):
+                return {"returncode": None}  # the fork server that started it has ended: init reaped it
             if self.process is None or self.process.poll() is not None:
                 self.process = subprocess.Popen([sys.executable, SERVER_SCRIPT, "--fork-server"], stdin=subprocess.PIPE,  # pylint: disable=consider-using-with
                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -104,7 +106,8 @@ class ForkServer:
         return ForkedProcess(self, self._ask({"spawn": argv, "stdout": stdout_path, "stderr": stderr_path})["pid"],
                              stdout_path)
 
-    def reap(self, pid: int) -> int:
+    def reap(self, pid: int) -> int | None:
+        """The exit status of an emulator that has exited (None if unknown: its fork server ended before it)."""
         return self._ask({"reap": pid})["returncode"]
 
     def close(self) -> None:
@@ -133,7 +136,8 @@ class ForkedProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
-            self.returncode = self.server.reap(self.pid)
+            returncode = self.server.reap(self.pid)
+            self.returncode = -1 if returncode is None else returncode
             os.close(self._pidfd)
         return self.returncode
 

@@ -548,7 +548,10 @@ def fork_server(requests: Any = None, answers: Any = None) -> int:
                 _run_forked(request)
             answer: dict[str, Any] = {"pid": pid}
         else:
-            answer = {"returncode": os.waitstatus_to_exitcode(os.waitpid(int(request["reap"]), 0)[1])}
+            try:
+                answer = {"returncode": os.waitstatus_to_exitcode(os.waitpid(int(request["reap"]), 0)[1])}
+            except ChildProcessError:  # not this fork server's
+                answer = {"returncode": None}
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
     return 0

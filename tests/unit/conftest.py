@@ -66,7 +66,6 @@ def _harness():
         import harness  # pylint: disable=import-outside-toplevel,import-error
     except ImportError as error:  # pragma: no cover - only before the emulator exists
         pytest.skip("tests/emulator/harness.py is not importable: %s" % error)
-    harness.use_fork_server()  # the unit tests start about 1,500 emulators: forked, each saves 0.1 CPU-s of imports
     return harness
 
 
@@ -92,16 +91,37 @@ def pytest_configure(config):
         "markers", "emulator(seed='default', time_scale=0.05, rate_limit=0, harsh=False, **kwargs): options of the "
         "emulator fixture (any keyword of tests/emulator/harness.py's Emulator)")
     config.addinivalue_line("markers", BOUNDARY_MARKER_HELP)
+    config.addinivalue_line("markers", "long: a test that takes about a minute of real time; such tests start first, so "
+                            "that pytest-xdist's workers end together")
+    if hasattr(config.option, "maxschedchunk"):
+        config.option.maxschedchunk = 1  # two tests to each worker to begin with, then one at a time
     _session_env()
     _leftovers().mark_run()  # before pytest-xdist starts its workers: everything this run starts carries the mark
+    if os.path.isfile(os.path.join(EMULATOR_DIR, "harness.py")):
+        # the unit tests start about 1,500 emulators: forked, each saves the 0.1 CPU-s of a new interpreter's imports
+        _harness().use_fork_server()
 
 
 def pytest_collection_modifyitems(config, items):
-    """ZENLAYER_TESTS=boundary (the sessions of the other ansible-core versions): only the tests marked boundary."""
+    """ZENLAYER_TESTS=boundary (the sessions of the other ansible-core versions): only the tests marked boundary. The
+    tests marked long first."""
     if os.environ.get("ZENLAYER_TESTS", "all") == "boundary":
         kept = [item for item in items if item.get_closest_marker("boundary")]
         config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker("boundary")])
         items[:] = kept
+    items[:] = _long_ones_first(items)
+
+
+def _long_ones_first(items: list) -> list:
+    """The tests marked long, one in every two places from the start: pytest-xdist hands each worker two tests to
+    begin with (pytest_configure: maxschedchunk), so each of the first workers starts with a long one; else a worker
+    that draws one at the end runs on alone for a minute (20-40 s of make check)."""
+    long_ones = [item for item in items if item.get_closest_marker("long")]
+    others = [item for item in items if not item.get_closest_marker("long")]
+    ordered = []
+    for index, item in enumerate(long_ones):
+        ordered += [item] + others[index:index + 1]
+    return ordered + others[len(long_ones):]
 
 
 @pytest.hookimpl(tryfirst=True)

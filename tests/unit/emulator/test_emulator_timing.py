@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emu_helpers import RUNNING_HKG, STOPPED_HKG, error, image_status, ok, status_of
+from emu_helpers import RUNNING_HKG, SEEN, STOPPED_HKG, error, image_status, ok, status_of
 from harness import EmulatorError, load_seed
 import server
 import world
@@ -39,6 +39,7 @@ def _effects_as_sent(emu, action: str | None = None) -> list[dict]:
 
 # -- jitter ------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.long
 def test_with_jitter_two_writes_can_take_effect_in_the_other_order(make_emu) -> None:
     # each write 10 s (x 0.05) plus 0 to 5 s late: none takes effect before all are sent, and the jitter outweighs the
     # time between two sends, however loaded the machine
@@ -165,6 +166,7 @@ def test_no_tail_by_default(emu) -> None:
 @pytest.mark.parametrize("status", ["RECYCLING", "RECYCLE", "RELEASING"])
 def test_an_instance_can_be_recycled_or_released_while_its_image_is_made(make_emu, status) -> None:
     emu = make_emu(imaging_tail=20)
+    emu.patch(timings=SEEN)  # the patch below lands while the image is CREATING (3 s), however slow it is to send
     image_id = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "orphan"})["imageId"]
     emu.patch(instances={STOPPED_HKG: {"instanceStatus": status}}, images={image_id: {"pending": None}})
     assert status_of(emu, STOPPED_HKG) == status

@@ -92,6 +92,7 @@ def test_description_update_done_then_answer_lost_is_a_change(emulator_env, caps
     assert emulator_env.images(name="web")[0]["imageDescription"] == "new"
 
 
+@pytest.mark.long
 def test_a_reboot_whose_answer_was_lost_and_that_was_not_seen_is_never_sent_twice(emulator_env, capsys):
     emulator_env.add_faults({"action": "RebootInstances", "kind": "error", "status": 502, "code": "INTERNAL_SERVER_ERROR"})
     result = run_module(zenlayer_instance_power.main, capsys, {"instance_ids": [RUNNING_ID], "state": "restarted"})
@@ -100,6 +101,7 @@ def test_a_reboot_whose_answer_was_lost_and_that_was_not_seen_is_never_sent_twic
     assert len(emulator_env.requests("RebootInstances")) == 1
 
 
+@pytest.mark.long
 def test_a_stop_whose_outcome_is_unknown_is_not_sent_again_and_the_failure_says_so(emulator_env, capsys):
     """A 502 for a stop that was not done: the run waits for its effect until wait_timeout (600 s on the scaled clock),
     sends nothing more, and fails saying the outcome is unknown and what a re-run does; the re-run stops it."""

@@ -161,6 +161,7 @@ def test_a_fleet_in_slices_gives_the_result_of_the_fleet_in_one_piece(emulator_f
 # -- a fleet of 30 in the action plugin's slices -----------------------------------------------------------------------
 
 
+@pytest.mark.long
 @pytest.mark.emulator(time_scale=0.25)
 def test_thirty_instances_in_slices_make_the_calls_and_the_result_of_one_piece_with_a_line_every_minute(
         emulator_factory, monkeypatch, capsys):

@@ -83,6 +83,7 @@ def test_a_cancel_of_a_task_of_another_owner_leaves_the_record_alone(emulator_en
     assert record_on(emulator_env, STOPPED_ID)["expires"] > 0
 
 
+@pytest.mark.long
 def test_the_image_wait_renews_the_lease_when_a_third_is_left(emulator_env, capsys):
     """A 20-minute image under the default lease of 300 s: renewed every ~200 s, each time by 300 s from then."""
     emulator_env.patch(timings={"image_seconds": 1200})

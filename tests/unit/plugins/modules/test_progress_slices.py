@@ -120,6 +120,7 @@ FAULT_CELLS = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.emulator(time_scale=0.01)
 @pytest.mark.parametrize("cell", list(FAULT_CELLS))
 def test_unknown_outcome_in_slices_is_the_run_in_one_piece(emulator_factory, monkeypatch, capsys, cell):
@@ -154,6 +155,7 @@ def writes_of(requests: list[dict]) -> set[str]:
 
 # 0.25, not 0.1: the gaps between polls are compared within 4 emulator seconds, which a loaded machine's delays must
 # not use up
+@pytest.mark.long
 @pytest.mark.emulator(time_scale=0.25)
 @pytest.mark.parametrize("module, args, timings", [
     ("zenlayer_image", {"instance_id": STOPPED_ID, "name": "web"}, {"image_seconds": 100}),

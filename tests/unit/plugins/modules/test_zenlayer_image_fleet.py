@@ -174,6 +174,7 @@ def _fleet_seed(count: int) -> dict:
     return dict(seed, images=[], image_quota=count + 10)
 
 
+@pytest.mark.long
 @pytest.mark.emulator(seed=_fleet_seed(150))
 def test_each_hundred_is_stopped_once_its_own_records_are_written(emulator_env, capsys):
     ids = ["ins-big-%03d" % n for n in range(150)]

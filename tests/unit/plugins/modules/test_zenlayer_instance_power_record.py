@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, SKEW_MARGIN_SECONDS, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_instance_power_record
 from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import run_module
@@ -50,6 +52,7 @@ def test_check_mode_reads_and_predicts_without_writing(emulator_env, capsys):
     assert not emulator_env.requests("ModifyResourceTags", service="zrm")
 
 
+@pytest.mark.long
 def test_a_live_record_of_another_job_is_a_lock_naming_its_owner(emulator_env, capsys):
     put_record(emulator_env, RUNNING_ID, "running", "job-1", 600)
     refused = run(capsys, instance_id=RUNNING_ID, owner="job-2")
