@@ -210,8 +210,7 @@ class BackgroundRun:
     """A command of the session's venv run in the background (its own process group), output to a log file that
     finish() prints; stop() kills it with all it started if it still runs."""
 
-    def __init__(self, session: nox.Session, args: list[str], env: dict[str, str], label: str,
-                 cwd: Path = REPO) -> None:
+    def __init__(self, session: nox.Session, args: list[str], env: dict[str, str], label: str) -> None:
         self.session = session
         self.log = RESULTS / ("%s-%s.log" % (session.name, label))
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -221,7 +220,7 @@ class BackgroundRun:
                         VIRTUAL_ENV=session.virtualenv.location, **env)
         session.log("in the background (output at the end, and in %s): %s" % (self.log, " ".join(args)))
         with open(self.log, "wb") as output:
-            self.process = subprocess.Popen(command, cwd=str(cwd), env=full_env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+            self.process = subprocess.Popen(command, cwd=str(REPO), env=full_env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
                                             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
     def finish(self) -> int:
@@ -239,39 +238,6 @@ class BackgroundRun:
         except OSError:
             pass
         self.process.wait()
-
-
-UNIT_MODULES = "tests/unit/plugins/modules"
-
-
-def unit_tests(collection: Path, modules: bool) -> list[str]:
-    """The unit test files in UNIT_MODULES (ansible-test's modules group), or the others (its module_utils and
-    controller groups)."""
-    return sorted(str(path.relative_to(collection)) for path in (collection / "tests" / "unit").rglob("test_*.py")
-                  if ((collection / UNIT_MODULES) in path.parents) == modules)
-
-
-def run_units(session: nox.Session, collection: Path, pyver: str, env: dict[str, str]) -> None:
-    """ansible-test units: its modules group (the longest, mostly waiting on the emulator's clock) in the background
-    beside its other two groups, which ansible-test alone would run after it. Each writes its own junit XML."""
-    command = ["ansible-test", "units", "--color", "no", "--local", "--python", pyver]
-    if session.posargs:
-        session.run(*command, "--num-workers", str(UNIT_WORKERS), *session.posargs, env=env)
-        return
-    modules = BackgroundRun(session, command + ["--num-workers", str(UNIT_WORKERS), *unit_tests(collection, True)], env,
-                            "modules", cwd=collection)
-    failed = []
-    try:
-        try:
-            session.run(*command, "--num-workers", str(max(2, UNIT_WORKERS // 2)), *unit_tests(collection, False), env=env)
-        except nox.command.CommandFailed:
-            failed.append("the module_utils and controller groups")
-        if modules.finish() != 0:
-            failed.append("the modules group")
-    finally:
-        modules.stop()
-    if failed:
-        session.error("ansible-test units failed: " + " and ".join(failed))
 
 
 def pytest_args(session: nox.Session, paths: list[str], workers: int, part: str = "") -> list[str]:
@@ -304,9 +270,8 @@ def add_core_sessions(core: str, python: str | None) -> None:
 
     @nox.session(name="units-%s" % core, python=venv_python, tags=["units", "core-" + core])
     def units(session: nox.Session) -> None:
-        """ansible-test units on tests/unit (the client, the base, the modules, the emulator), its modules group
-        beside the other two (run_units): every test on PRIMARY_CORE, the ones marked boundary on the others
-        (ZENLAYER_TESTS=all: every test)."""
+        """ansible-test units on tests/unit (the client, the base, the modules, the emulator): every test on
+        PRIMARY_CORE, the ones marked boundary on the others (ZENLAYER_TESTS=all: every test)."""
         skip_without_python(session, core)
         install_core(session, core, *TEST_REQUIREMENTS)
         env = ansible_test_env(session)
@@ -315,7 +280,8 @@ def add_core_sessions(core: str, python: str | None) -> None:
         (collection / "tests" / ".session-env.json").write_text(json.dumps(tests_env(core)), encoding="utf-8")
         with session.chdir(collection):
             try:
-                run_units(session, collection, pyver, env)
+                session.run("ansible-test", "units", "--color", "no", "--local", "--python", pyver,
+                            "--num-workers", str(UNIT_WORKERS), *session.posargs, env=env)
             finally:
                 for xml in (collection / "tests" / "output" / "junit").glob("*units.xml"):
                     shutil.copy(xml, junit_path(session, "-" + xml.stem))
