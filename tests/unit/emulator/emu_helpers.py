@@ -41,3 +41,12 @@ def make_image(emu, name: str = "golden", instance_id: str = STOPPED_HKG, wait: 
         emu.wait_for(lambda: image_status(emu, image_id, zone) != "CREATING", timeout=5)
         emu.wait_for(lambda: status_of(emu, instance_id) == "STOPPED", timeout=5)
     return image_id
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False

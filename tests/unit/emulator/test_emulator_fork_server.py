@@ -6,7 +6,7 @@ import time
 
 import harness  # pylint: disable=import-error
 import pytest
-from emu_helpers import STOPPED_HKG, ok, status_of
+from emu_helpers import STOPPED_HKG, ok, running, status_of
 from harness import Emulator, load_seed
 
 
@@ -16,14 +16,6 @@ def fork_server(monkeypatch):
     monkeypatch.setattr(harness, "_FORK_SERVER", server)
     yield server
     server.close()
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_forked_emulator_serves_keeps_its_world_across_a_restart_and_exits_0(fork_server) -> None:  # pylint: disable=redefined-outer-name
@@ -37,7 +29,7 @@ def test_a_forked_emulator_serves_keeps_its_world_across_a_restart_and_exits_0(f
         assert emu.port == port and status_of(emu, STOPPED_HKG) in ("BOOTING", "RUNNING")
         process = emu.process
         emu.stop()
-        assert process.returncode == 0 and not _running(process.pid)
+        assert process.returncode == 0 and not running(process.pid)
     finally:
         emu.close()
 
@@ -48,9 +40,9 @@ def test_forked_emulators_stop_when_the_fork_server_ends(fork_server) -> None:  
         pids = [first.process.pid, second.process.pid]
         fork_server.close()
         deadline = time.monotonic() + 10
-        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        while any(running(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_running(pid) for pid in pids), "an emulator ran on after its fork server ended"
+        assert not any(running(pid) for pid in pids), "an emulator ran on after its fork server ended"
     finally:
         first.close()
         second.close()

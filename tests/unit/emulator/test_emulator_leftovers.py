@@ -12,6 +12,7 @@ import time
 import harness  # pylint: disable=import-error
 import leftovers  # pylint: disable=import-error
 import pytest
+from emu_helpers import running  # pylint: disable=import-error
 from harness import Emulator, load_seed  # pylint: disable=import-error
 
 
@@ -44,14 +45,6 @@ def test_an_emulator_left_running_and_a_stray_process_are_found_then_removed(mon
         stray.wait()
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_the_emulator_stops_when_the_process_that_started_it_is_gone() -> None:
     """server.py watches its parent: a test process killed before its teardown leaves no emulator running."""
     starter = ("import os, sys; sys.path.insert(0, %r); from harness import Emulator, load_seed; "
@@ -61,10 +54,10 @@ def test_the_emulator_stops_when_the_process_that_started_it_is_gone() -> None:
     pid, folder = int(done.stdout.split()[0]), done.stdout.split()[1]
     try:
         deadline = time.monotonic() + 10
-        while _running(pid) and time.monotonic() < deadline:
+        while running(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _running(pid), "the emulator ran on after the process that started it exited"
+        assert not running(pid), "the emulator ran on after the process that started it exited"
     finally:
-        if _running(pid):
+        if running(pid):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
