@@ -71,7 +71,7 @@ test-all:
 	ZENLAYER_TESTS=all $(MAKE) test
 
 check: bootstrap
-	@start=$$SECONDS; ZENLAYER_UNIT_WORKERS=$${ZENLAYER_UNIT_WORKERS:-$(CHECK_UNIT_WORKERS)} \
+	@start=$$SECONDS; ZENLAYER_UNIT_WORKERS=$${ZENLAYER_UNIT_WORKERS:-$(CHECK_UNIT_WORKERS)} ZENLAYER_UNIT_GROUPS=together \
 	  $(NOX) $(PARALLEL) -e units-$(CORE) $(LINT_SESSIONS) $(NOX_ARGS) && \
 	  echo "make check: $$((SECONDS - start)) s"
 

@@ -48,6 +48,11 @@ NCPU = os.cpu_count() or 1
 # more than they compute (about 10 % CPU per test): make check, which runs beside the lint sessions only, asks for
 # more workers with ZENLAYER_UNIT_WORKERS.
 UNIT_WORKERS = int(os.environ.get("ZENLAYER_UNIT_WORKERS") or 2 * NCPU)
+# make check (ZENLAYER_UNIT_GROUPS=together) runs ansible-test's modules group beside its other two (run_units): the
+# modules group alone leaves a quarter of the CPUs idle while its longest tests wait on the emulator's clock. make test
+# keeps them one after another: beside its other sessions the load went to 17-19 and scaled-clock tests missed their
+# deadlines.
+UNIT_GROUPS_TOGETHER = os.environ.get("ZENLAYER_UNIT_GROUPS") == "together"
 INTEGRATION_WORKERS = 2 * NCPU
 # ansible-core version -> the Python it is tested on
 CORES = {"2.16": "3.11", "2.19": "3.11", "2.21": "3.12"}
@@ -210,7 +215,8 @@ class BackgroundRun:
     """A command of the session's venv run in the background (its own process group), output to a log file that
     finish() prints; stop() kills it with all it started if it still runs."""
 
-    def __init__(self, session: nox.Session, args: list[str], env: dict[str, str], label: str) -> None:
+    def __init__(self, session: nox.Session, args: list[str], env: dict[str, str], label: str,
+                 cwd: Path = REPO) -> None:
         self.session = session
         self.log = RESULTS / ("%s-%s.log" % (session.name, label))
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -220,7 +226,7 @@ class BackgroundRun:
                         VIRTUAL_ENV=session.virtualenv.location, **env)
         session.log("in the background (output at the end, and in %s): %s" % (self.log, " ".join(args)))
         with open(self.log, "wb") as output:
-            self.process = subprocess.Popen(command, cwd=str(REPO), env=full_env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+            self.process = subprocess.Popen(command, cwd=str(cwd), env=full_env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
                                             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
     def finish(self) -> int:
@@ -238,6 +244,40 @@ class BackgroundRun:
         except OSError:
             pass
         self.process.wait()
+
+
+UNIT_MODULES = "tests/unit/plugins/modules"
+
+
+def unit_tests(collection: Path, modules: bool) -> list[str]:
+    """The unit test files in UNIT_MODULES (ansible-test's modules group), or the others (its module_utils and
+    controller groups)."""
+    return sorted(str(path.relative_to(collection)) for path in (collection / "tests" / "unit").rglob("test_*.py")
+                  if ((collection / UNIT_MODULES) in path.parents) == modules)
+
+
+def run_units(session: nox.Session, collection: Path, pyver: str, env: dict[str, str]) -> None:
+    """ansible-test units: its three groups one after another, or with UNIT_GROUPS_TOGETHER its modules group in the
+    background beside the other two. Each writes its own junit XML."""
+    command = ["ansible-test", "units", "--color", "no", "--local", "--python", pyver, "--num-workers"]
+    if not UNIT_GROUPS_TOGETHER or session.posargs:
+        session.run(*command, str(UNIT_WORKERS), *session.posargs, env=env)
+        return
+    modules = BackgroundRun(session, command + [str(UNIT_WORKERS)] + unit_tests(collection, True), env, "modules",
+                            cwd=collection)
+    failed = []
+    try:
+        try:
+            # the other two groups have a third of the modules group's test time
+            session.run(*command, str(max(2, UNIT_WORKERS // 2)), *unit_tests(collection, False), env=env)
+        except nox.command.CommandFailed:
+            failed.append("the module_utils and controller groups")
+        if modules.finish() != 0:
+            failed.append("the modules group")
+    finally:
+        modules.stop()
+    if failed:
+        session.error("ansible-test units failed: " + " and ".join(failed))
 
 
 def pytest_args(session: nox.Session, paths: list[str], workers: int, part: str = "") -> list[str]:
@@ -280,8 +320,7 @@ def add_core_sessions(core: str, python: str | None) -> None:
         (collection / "tests" / ".session-env.json").write_text(json.dumps(tests_env(core)), encoding="utf-8")
         with session.chdir(collection):
             try:
-                session.run("ansible-test", "units", "--color", "no", "--local", "--python", pyver,
-                            "--num-workers", str(UNIT_WORKERS), *session.posargs, env=env)
+                run_units(session, collection, pyver, env)
             finally:
                 for xml in (collection / "tests" / "output" / "junit").glob("*units.xml"):
                     shutil.copy(xml, junit_path(session, "-" + xml.stem))

@@ -79,27 +79,54 @@ def _credentials_of(seed: dict) -> Credentials:
 
 
 class ForkServer:
-    """server.py --fork-server, started on the first emulator of this process: it forks each emulator from a process
-    that has already imported the emulator's code, which saves about 0.1 CPU-s an emulator (the unit tests start about
-    1,500). On with use_fork_server() (tests/unit/conftest.py); off, each emulator is a new interpreter."""
+    """server.py --fork-server, started by use_fork_server(): it forks each emulator from a process that has already
+    imported the emulator's code, which saves about 0.1 CPU-s an emulator (the unit tests start about 1,500). On with
+    use_fork_server() (tests/unit/conftest.py); off, each emulator is a new interpreter.
+
+    ansible-test runs each unit test in a fork of its pytest worker (its ansible_forked plugin). The server is started
+    in the worker, before those forks, so that the tests of a worker share it: started in a test's fork, it would end
+    with that fork, and each test would pay a new interpreter for it again."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.process: subprocess.Popen | None = None
+        self._pidfd: int | None = None
+        self._asked = 0
+
+    def start(self) -> None:
+        with self.lock:
+            self._started()
+
+    def _running(self) -> bool:
+        # a pidfd, not Popen.poll(): in a test's fork the server is not a child, and poll() would take it for ended
+        return self._pidfd is not None and not select.select([self._pidfd], [], [], 0)[0]
+
+    def _started(self) -> subprocess.Popen:
+        if self.process is None or not self._running():
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+            self.process = subprocess.Popen([sys.executable, SERVER_SCRIPT, "--fork-server"], stdin=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._pidfd = os.pidfd_open(self.process.pid)
+        return self.process
 
     def _ask(self, request: dict) -> dict:
         with self.lock:
-            if "reap" in request and (self.process is None or self.process.poll() is not None):
+            if "reap" in request and not self._running():
                 return {"returncode": None}  # the fork server that started it has ended: init reaped it
-            if self.process is None or self.process.poll() is not None:
-                self.process = subprocess.Popen([sys.executable, SERVER_SCRIPT, "--fork-server"], stdin=subprocess.PIPE,  # pylint: disable=consider-using-with
-                                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            assert self.process.stdin and self.process.stdout
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-            answer = self.process.stdout.readline()
+            process = self._started()
+            assert process.stdin and process.stdout
+            # the tests' forks share the pipes: an answer a killed fork never read must not be taken for this one's
+            self._asked += 1
+            request_id = "%d-%d" % (os.getpid(), self._asked)
+            process.stdin.write((json.dumps(dict(request, id=request_id)) + "\n").encode())
+            process.stdin.flush()
+            while True:
+                answer = process.stdout.readline()
+                if not answer or json.loads(answer).get("id") == request_id:
+                    break
         if not answer:
-            raise EmulatorError("the emulators' fork server ended (exit status %s)" % self.process.poll())
+            raise EmulatorError("the emulators' fork server ended (exit status %s)" % process.poll())
         return json.loads(answer)
 
     def spawn(self, argv: list[str], stdout_path: str, stderr_path: str) -> ForkedProcess:
@@ -120,7 +147,9 @@ class ForkServer:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
-                self.process = None
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+            self.process, self._pidfd = None, None
 
 
 class ForkedProcess:
@@ -179,6 +208,7 @@ def use_fork_server(enabled: bool = True) -> None:
     global _FORK_SERVER  # pylint: disable=global-statement
     if enabled and _FORK_SERVER is None and hasattr(os, "pidfd_open"):
         _FORK_SERVER = ForkServer()
+        _FORK_SERVER.start()
     elif not enabled and _FORK_SERVER is not None:
         _FORK_SERVER.close()
         _FORK_SERVER = None

@@ -552,6 +552,7 @@ def fork_server(requests: Any = None, answers: Any = None) -> int:
                 answer = {"returncode": os.waitstatus_to_exitcode(os.waitpid(int(request["reap"]), 0)[1])}
             except ChildProcessError:  # not this fork server's
                 answer = {"returncode": None}
+        answer["id"] = request.get("id")
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
     return 0
