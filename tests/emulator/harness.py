@@ -78,6 +78,12 @@ def _credentials_of(seed: dict) -> Credentials:
     return Credentials(key_id, keys.get(key_id) if key_id else None, tokens[0] if tokens else None)
 
 
+def _exited(pidfd: int, timeout: float | None = 0.0) -> bool:
+    """Whether the process of `pidfd` has exited (a pidfd reads ready then), waiting up to `timeout` (None: until it
+    has)."""
+    return bool(select.select([pidfd], [], [], timeout)[0])
+
+
 class ForkServer:
     """server.py --fork-server, started by use_fork_server(): it forks each emulator from a process that has already
     imported the emulator's code, which saves about 0.1 CPU-s an emulator (the unit tests start about 1,500). On with
@@ -99,10 +105,10 @@ class ForkServer:
 
     def _running(self) -> bool:
         # a pidfd, not Popen.poll(): in a test's fork the server is not a child, and poll() would take it for ended
-        return self._pidfd is not None and not select.select([self._pidfd], [], [], 0)[0]
+        return self._pidfd is not None and not _exited(self._pidfd)
 
     def _started(self) -> subprocess.Popen:
-        if self.process is None or not self._running():
+        if not self._running():
             if self._pidfd is not None:
                 os.close(self._pidfd)
             self.process = subprocess.Popen([sys.executable, SERVER_SCRIPT, "--fork-server"], stdin=subprocess.PIPE,  # pylint: disable=consider-using-with
@@ -164,14 +170,14 @@ class ForkedProcess:
         self._pidfd = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
+        if self.returncode is None and _exited(self._pidfd):
             returncode = self.server.reap(self.pid)
             self.returncode = -1 if returncode is None else returncode
             os.close(self._pidfd)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and not select.select([self._pidfd], [], [], timeout)[0]:
+        if self.returncode is None and not _exited(self._pidfd, timeout):
             raise subprocess.TimeoutExpired("emulator %d" % self.pid, timeout or 0)
         return self.poll()  # type: ignore[return-value]
 

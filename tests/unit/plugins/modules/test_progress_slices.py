@@ -16,13 +16,12 @@ the emulator.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -31,7 +30,7 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import pr
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image, zenlayer_image_line, zenlayer_instance_power
 from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules import test_check_mode_parity as cells
-from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized, run_module, run_sliced, writes
+from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import normalized, on_request, run_module, run_sliced, writes
 
 STOPPED_ID = "ins-hkg-db-0001"
 RUNNING_ID = "ins-hkg-web-0001"
@@ -154,59 +153,40 @@ def writes_of(requests: list[dict]) -> set[str]:
     return {entry["action"] for entry in requests if entry["action"] in ("CreateImage", "StopInstances")}
 
 
-@contextlib.contextmanager
-def ends_after_poll(emu: Any, write: str, poll: str, number: int, after: float, kind: str, to: str) -> Iterator[None]:
-    """What the run awaits (each of `kind`, 'instances' or 'images', pending to `to`) gets there `after` emulator
-    seconds after the `number`-th `poll` that follows the `write`. Reckoned from that poll, not from the write: the
-    calls' own time, which a loaded machine stretches, adds up over a run and could carry a poll past an end fixed in
-    advance, so that one run sees the end a poll before the other."""
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.1):
-            requests = emu.requests()
-            written = next((index for index, entry in enumerate(requests) if entry["action"] == write), None)
-            polls = [entry for entry in requests[written or 0:] if entry["action"] == poll] if written is not None else []
-            if len(polls) >= number:
-                at = polls[number - 1]["ts"] + after * emu.time_scale
-                key = "instanceId" if kind == "instances" else "imageId"
-                emu.patch(**{kind: {item[key]: {"pending": {"to": to, "at": at}} for item in emu.state()[kind]
-                                    if (item.get("pending") or {}).get("to") == to}})
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
+def end_in(emu: Any, kind: str, to: str, seconds: float) -> None:
+    """Each of `kind` ('instances' or 'images') pending to `to` gets there `seconds` of the emulator's time from now."""
+    at, key = time.time() + seconds * emu.time_scale, {"instances": "instanceId", "images": "imageId"}[kind]
+    emu.patch(**{kind: {item[key]: {"pending": {"to": to, "at": at}} for item in emu.state()[kind]
+                        if (item.get("pending") or {}).get("to") == to}})
 
 
 # 0.25, not 0.1: the gaps between polls are compared within 4 emulator seconds, which a loaded machine's delays must
-# not use up. The end comes half a gap after the poll before it (image: polls every 15 s, the 7th after CreateImage
-# about 92 s after it; power: every 10 s from 31 s, the 13th at about 91 s), so that the same poll sees it in both runs.
+# not use up. The end comes half a gap after the answer to the poll before it (image: polls every 15 s, the 8th
+# DescribeImages, the first being the look for the image, about 92 s after CreateImage; power: every 10 s from 31 s, the
+# 13th at about 91 s), so that the same poll sees it in both runs. Reckoned from that poll, not from the write: the
+# calls' own time, which a loaded machine stretches, adds up over a run and could carry a poll past an end fixed in
+# advance, so that one run saw the end a poll before the other.
 @pytest.mark.long
 @pytest.mark.emulator(time_scale=0.25)
 @pytest.mark.parametrize("module, args, end", [
-    ("zenlayer_image", {"instance_id": STOPPED_ID, "name": "web"}, ("CreateImage", "DescribeImages", 7, 7.5, "images",
-                                                                    "AVAILABLE")),
+    ("zenlayer_image", {"instance_id": STOPPED_ID, "name": "web"}, ("DescribeImages", 8, "images", "AVAILABLE", 7.5)),
     ("zenlayer_instance_power", {"instance_ids": [RUNNING_ID], "state": "stopped"},
-     ("StopInstances", "DescribeInstancesStatus", 13, 5.0, "instances", "STOPPED")),
+     ("DescribeInstancesStatus", 13, "instances", "STOPPED", 5.0)),
 ], ids=["image of about 100 s", "stop of about 96 s"])
 def test_a_run_in_slices_makes_the_calls_of_a_run_in_one_piece(emulator_factory, monkeypatch, capsys, module, args,
                                                                end):
     """The same calls, and the polls at the same times (the time between two slices is taken out of the pause it
     interrupted)."""
     main = {"zenlayer_image": zenlayer_image.main, "zenlayer_instance_power": zenlayer_instance_power.main}[module]
-    later = {"image_seconds": 300, "stop_seconds": 300}  # the emulator's own end, after the one set by ends_after_poll
+    poll, number, kind, to, seconds = end
+    later = {"image_seconds": 300, "stop_seconds": 300}  # the emulator's own end, after the one set at the poll
     emu_whole = fresh(emulator_factory, monkeypatch, time_scale=0.25)
     emu_whole.patch(timings=later)
-    with ends_after_poll(emu_whole, *end):
+    with on_request(poll, lambda: end_in(emu_whole, kind, to, seconds), nth=number, when="after"):
         whole = run_module(main, capsys, args, diff=True)
     emu_sliced = fresh(emulator_factory, monkeypatch, time_scale=0.25)
     emu_sliced.patch(timings=later)
-    with ends_after_poll(emu_sliced, *end):
+    with on_request(poll, lambda: end_in(emu_sliced, kind, to, seconds), nth=number, when="after"):
         sliced, progress = run_sliced(main, capsys, args, SLICE, diff=True)
     assert normalized(sliced) == normalized(whole) and not whole.get("failed")
     calls_whole, calls_sliced = _calls(emu_whole), _calls(emu_sliced)
