@@ -12,9 +12,10 @@ options:
   progress_slice:
     description:
       - Set by this module's action plugin only; a task must not set it (the task fails when it does).
-      - The seconds one run of the module lasts at most while it waits. The action plugin runs the module in such
-        slices and prints a progress line between two; the module returns where it stands at the end of a slice, and
-        the action plugin runs it again with O(resume).
+      - The seconds one run of the module lasts at most while it waits, counted from the end of the run before, so
+        that the time Ansible takes to start the module again is part of them. The action plugin runs the module in
+        such slices and prints a progress line between two; the module returns where it stands at the end of a slice,
+        and the action plugin runs it again with O(resume).
       - Not set, the module runs in one piece (check mode always does).
     type: float
     version_added: 0.2.0

@@ -52,14 +52,15 @@ class Slice:
     (so that every slice moves the wait on, whatever `seconds`), before a pause that would end after `seconds`.
 
     Starting the module again takes time (`away`: the time between the last two slices), which the next slice takes
-    out of the pause it ends before. A slice ends only before a pause that this time outlasts by at most a third of
-    `seconds`. On a real clock it is a fraction of a second, shorter than any pause, so no poll comes later than in
+    out of its length, so that the lines come `seconds` apart, not `seconds` plus that time, and out of the pause it
+    ends before. A slice ends only before a pause that this time outlasts by at most a third of `seconds`. On a real
+    clock it is a fraction of a second, shorter than any pause, so no poll comes later than in
     one piece; an emulator's scaled clock magnifies it by the scale, and where it outgrows the pauses by more, the
     module goes on in one piece rather than delay its polls."""
 
     def __init__(self, clock: Clock, seconds: float, away: float = 0.0) -> None:
         self.clock, self.seconds, self.away = clock, max(0.0, seconds), away
-        self.ends = clock.monotonic() + self.seconds
+        self.ends = clock.monotonic() + self.seconds - away
 
     def over(self, waiting: Waiting) -> bool:
         if not waiting.announced:
