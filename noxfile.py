@@ -138,6 +138,21 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
     return dict(QUIET_ENV, HOME=str(home))
 
 
+CODE_CACHE_MODULE = "_zenlayer_ansiballz_code_cache"
+
+
+def install_ansiballz_code_cache(session: nox.Session) -> Path:
+    """tests/integration/ansiballz_code_cache.py in the session's venv, installed in each of its interpreters by a .pth
+    line: the modules' AnsiballZ payloads are compiled once, not on each module run. Returns the cache directory."""
+    site = Path(session.run("python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                            silent=True).strip().splitlines()[-1])
+    cache = Path(session.virtualenv.location) / "ansiballz-code-cache"
+    shutil.copy(REPO / "tests" / "integration" / "ansiballz_code_cache.py", site / (CODE_CACHE_MODULE + ".py"))
+    (site / (CODE_CACHE_MODULE + ".pth")).write_text(
+        "import %s; %s.install(%r)\n" % (CODE_CACHE_MODULE, CODE_CACHE_MODULE, str(cache)), encoding="utf-8")
+    return cache
+
+
 def junit_path(session: nox.Session, part: str = "") -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     return RESULTS / ("junit-%s%s.xml" % (session.name, part))
@@ -334,6 +349,7 @@ def add_core_sessions(core: str, python: str | None) -> None:
         target and test on PRIMARY_CORE, the boundary ones on the others (ZENLAYER_TESTS=all: every one)."""
         skip_without_python(session, core)
         install_core(session, core, *TEST_REQUIREMENTS)
+        code_cache = install_ansiballz_code_cache(session)
         env = ansible_test_env(session)
         collection = stage(session)
         targets = list(session.posargs) or integration_targets(boundary_only=not runs_everything(core))
@@ -358,6 +374,7 @@ def add_core_sessions(core: str, python: str | None) -> None:
         finally:
             if pytest_run is not None:
                 pytest_run.stop()
+        session.log("AnsiballZ code cache: %d compiled sources in %s" % (len(list(code_cache.glob("[0-9a-f]*"))), code_cache))
         if failed:
             session.error(" and ".join(failed) + " failed")
 
