@@ -59,14 +59,19 @@ def done_in_a_while(emu: Any) -> None:
 def one_piece_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any, capsys: Any,
                          main: Callable[[], None], args: dict, arrange: Callable[[Any], None],
                          slice_seconds: float = 0.0, **emulator: Any) -> tuple[dict, dict, list[dict]]:
-    """The same cell run in one piece, then in slices, each on a fresh emulator arranged the same way."""
-    emu = fresh(emulator_factory, monkeypatch, **emulator)
-    arrange(emu)
-    done_in_a_while(emu)
+    """The same cell run in one piece, then in slices, each on a fresh emulator arranged the same way. Without wait,
+    what a run's writes set moving stays moving until the run has read it (an hour of the emulator's time, as in
+    test_check_mode_parity), however slowly a loaded machine runs it."""
+    def arrange_fresh() -> None:
+        emu = fresh(emulator_factory, monkeypatch, **emulator)
+        arrange(emu)
+        done_in_a_while(emu)
+        if args.get("wait") is False:
+            emu.patch(timings={"stop_seconds": 3600, "start_seconds": 3600, "image_seconds": 3600})
+
+    arrange_fresh()
     whole = run_module(main, capsys, args, diff=True)
-    emu = fresh(emulator_factory, monkeypatch, **emulator)
-    arrange(emu)
-    done_in_a_while(emu)
+    arrange_fresh()
     sliced, progress = run_sliced(main, capsys, args, slice_seconds, diff=True)
     return whole, sliced, progress
 
