@@ -406,11 +406,13 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
             return None
         return "%r:%r" % (float(self.clock_epoch), float(self.time_scale))
 
-    def now(self) -> float:
-        """The emulator's time (unix seconds), what a module's clock.time() reads: compare record expiries with it."""
+    def now(self, wall: float | None = None) -> float:
+        """The emulator's time (unix seconds), what a module's clock.time() reads: compare record expiries with it.
+        With `wall` (a real time.time(), such as a request log entry's ts): the emulator's time at that moment."""
+        wall = time.time() if wall is None else wall
         if not self.clock_setting():
-            return time.time()
-        return self.clock_epoch + (time.time() - self.clock_epoch) / self.time_scale
+            return wall
+        return self.clock_epoch + (wall - self.clock_epoch) / self.time_scale
 
     # -- admin endpoints -----------------------------------------------------------------------------------------
 

@@ -211,7 +211,7 @@ def lapses(emu: Any, instance_id: str) -> list[tuple[float, float]]:
     for entry in emu.requests("ModifyResourceTags"):
         if not entry["performed"] or entry["body"].get("resourceUuid") != instance_id:
             continue
-        written = emu.clock_epoch + (entry["ts"] - emu.clock_epoch) / emu.time_scale
+        written = emu.now(entry["ts"])
         if 0 < expires < written:
             found.append((expires, written))
         values = [tag["value"] for tag in entry["body"].get("replaceTags") or [] if tag["key"] == RECORD_TAG_KEY]
