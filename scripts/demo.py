@@ -29,6 +29,7 @@ INSTANCE_ID = "demo-instance-1"
 IMAGE_NAME = "demo-web-golden"
 WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances", "RebootInstances",
                  "ModifyResourceTags")
+RECORD_TAG_KEY = "zenlayer-cloud-power-record"
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 
 
@@ -65,6 +66,23 @@ def call_counts(requests: list[dict]) -> tuple[int, Counter, Counter]:
     reads = Counter(r["action"] for r in requests if r["action"] not in WRITE_ACTIONS)
     writes = Counter(r["action"] for r in requests if r["action"] in WRITE_ACTIONS)
     return len(requests), reads, writes
+
+
+def lease_renewals(requests: list[dict]) -> int:
+    """The power record writes that renewed the lease of the record before them (same owner, later expiry): a run that
+    takes longer than two thirds of the lease (300 s, 30 real seconds at the demo's time scale) makes them."""
+    renewals, held = 0, None  # held: (owner, expires) of the record on the instance
+    for request in requests:
+        if request["action"] != "ModifyResourceTags" or not request["performed"]:
+            continue
+        values = [tag["value"] for tag in request["body"].get("replaceTags") or [] if tag["key"] == RECORD_TAG_KEY]
+        if not values:  # the record removed
+            held = None
+            continue
+        _power, _since, expires, owner = values[0].split(".", 3)
+        renewals += held is not None and held[0] == owner and int(expires) > held[1]
+        held = (owner, int(expires))
+    return renewals
 
 
 def describe_counts(counter: Counter) -> str:
@@ -111,9 +129,11 @@ class Demo:
         print("Emulator at %s (seed 'demo', time scale %s); instance %s is %s\n"
               % (self.emu.url, self.emu.time_scale, INSTANCE_ID, instance_status(self.emu)))
         writes = self.run(1)[1]
-        self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1, "ModifyResourceTags": 2}),
+        renewals = lease_renewals(self.emu.requests())
+        self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1,
+                                       "ModifyResourceTags": 2 + renewals}),
                     "run 1: expected one StopInstances, one CreateImage, one StartInstances and the power record set "
-                    "and removed (two ModifyResourceTags), got %s" % describe_counts(writes))
+                    "and removed (two ModifyResourceTags, and %d lease renewals), got %s" % (renewals, describe_counts(writes)))
         self.expect(not self.emu.tags(INSTANCE_ID), "run 1: the power record was left on the instance")
         self.expect(instance_status(self.emu) == "RUNNING", "run 1: the instance is not RUNNING again")
         for image in self.images():
