@@ -212,13 +212,20 @@ def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
 # -- waiting --------------------------------------------------------------------------------------------------------
 
 
+def finish_soon(emu: Any, image_id: str) -> None:
+    """The image, made CREATING for an emulator hour (a run on a loaded machine still sees it so), is done half a real
+    second from now."""
+    emu.patch(images={image_id: {"pending": {"to": "AVAILABLE", "at": time.time() + 0.5}}})
+
+
 def test_wait_timeout_then_a_rerun_resumes_the_wait(emulator_env, capsys):
-    emulator_env.patch(timings={"image_seconds": 4})
+    emulator_env.patch(timings={"image_seconds": 3600})
     timed_out = run(capsys, instance_id=STOPPED_HKG, name="web", wait_timeout=1)
     assert timed_out["changed"] is True, "the image was made: a failure after the write reports it"
     assert timed_out["failed"] is True
     image_id = emulator_env.images(name="web")[0]["imageId"]
     assert image_id in timed_out["msg"] and "CREATING" in timed_out["msg"] and "re-run" in timed_out["msg"]
+    finish_soon(emulator_env, image_id)
     resumed = run(capsys, instance_id=STOPPED_HKG, name="web")
     assert resumed["changed"] is False and resumed["image"]["image_status"] == "AVAILABLE"
     assert resumed["image"]["image_id"] == image_id
@@ -237,10 +244,11 @@ def test_unavailable_fails_at_once_and_on_rerun(emulator_env, capsys):
 
 
 def test_absent_waits_for_a_creating_image_then_deletes_it(emulator_env, capsys):
-    emulator_env.patch(timings={"image_seconds": 10})
+    emulator_env.patch(timings={"image_seconds": 3600})
     made = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
     refused = run(capsys, zone_id="HKG-A", name="web", state="absent", wait=False)
     assert refused["failed"] is True and "CREATING" in refused["msg"]
+    finish_soon(emulator_env, made["image"]["image_id"])
     deleted = run(capsys, zone_id="HKG-A", name="web", state="absent")
     assert deleted["changed"] is True and deleted["image"]["image_id"] == made["image"]["image_id"]
     assert emulator_env.images(name="web") == []
