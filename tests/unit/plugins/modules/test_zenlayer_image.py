@@ -333,12 +333,18 @@ def test_an_image_whose_instance_is_gone_is_found_when_the_zone_is_known(emulato
 
 
 def test_a_rerun_waits_for_an_image_whose_instance_is_gone(emulator_env, capsys):
-    emulator_env.patch(timings={"image_seconds": 30})
+    emulator_env.patch(timings={"image_seconds": 3600})
     made = run(capsys, instance_id=STOPPED_HKG, name="web", wait=False)
     emulator_env.patch(delete_instances=[STOPPED_HKG])
-    waited = run(capsys, instance_id=STOPPED_HKG, zone_id="HKG-A", name="web")
+    image_id = made["image"]["image_id"]
+    looks_before = len(emulator_env.requests("DescribeImages"))
+    # the image is done once the re-run has seen it CREATING: it must wait, whatever the load
+    with on_request("DescribeImages", lambda: emulator_env.patch(images={image_id: {"imageStatus": "AVAILABLE"}}),
+                    when="after"):
+        waited = run(capsys, instance_id=STOPPED_HKG, zone_id="HKG-A", name="web")
     assert not waited.get("failed") and waited["image"]["image_status"] == "AVAILABLE"
-    assert waited["image"]["image_id"] == made["image"]["image_id"] and waited["changed"] is False
+    assert waited["image"]["image_id"] == image_id and waited["changed"] is False
+    assert len(emulator_env.requests("DescribeImages")) - looks_before >= 2, "the re-run did not look again"
 
 
 def test_an_instance_deleted_during_our_own_wait_is_noticed_at_once(emulator_env, capsys):
