@@ -129,6 +129,7 @@ def test_delete_and_modify_errors(emu) -> None:
         assert error(emu, action, {"imageIds": ["img-missing"], "imageName": "x"}) == (404, "INVALID_IMAGE_NOT_FOUND")
         assert error(emu, action, {"imageIds": ["img-ubuntu-2204"], "imageName": "x"}) == (400, "INVALID_IMAGE_STATUS")
         assert error(emu, action, {}) == (400, "MISSING_PARAMETER")
+    emu.patch(timings={"image_seconds": 3600})  # CREATING for an emulator hour: a loaded machine still sees it so
     creating = ok(emu, "CreateImage", {"instanceId": STOPPED_HKG, "imageName": "busy"})["imageId"]
     assert error(emu, "DeleteImages", {"imageIds": [creating]}) == (400, "INVALID_IMAGE_STATUS")
     assert error(emu, "ModifyImagesAttributes", {"imageIds": [creating], "imageName": "x"}) == (400, "INVALID_IMAGE_STATUS")
