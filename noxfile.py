@@ -39,6 +39,11 @@ antsibull_nox.load_antsibull_nox_toml()
 
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
+# uv makes the sessions' venvs and installs into them (make bootstrap installs it beside nox): 21 venvs cost make test
+# about 140 CPU-s with pip. Compiled at install: these machines set PYTHONDONTWRITEBYTECODE, so a module left
+# uncompiled would be compiled again by every interpreter that imports it.
+nox.options.default_venv_backend = "uv|virtualenv"
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 REPO = Path(__file__).resolve().parent
 RESULTS = REPO / "tests" / "output" / "ci"
@@ -114,10 +119,11 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
     ci-files.testing.ansible.com, which these machines cannot reach. It first looks for a cached copy at
     ~/.ansible/test/cache/get_pip_<pip version with _>.py, so ansible-test runs with HOME=.nox/ansible-test-home/SESSION
     (inside the checkout; its venvs are kept there too, so a second run is fast; one per session, as make test runs
-    sessions at the same time) where that file is a stand-in: the session's own pip installs the pip asked for into
-    the new venv (pip --python), in a child process that keeps the machine's pip configuration and its certificate.
-    Only if that fails, it runs ensurepip first, then pip install. (ensurepip, then a second install of pip, cost 8 CPU-s
-    for each of the nine venvs a sanity session makes; pip --python, 3.)
+    sessions at the same time) where that file is a stand-in: nox's uv (or, in a venv made with pip, the session's own
+    pip) installs the pip asked for into the new venv (--python), in a child process that keeps the machine's
+    certificate and, with uv, its cache. Only if that fails, it runs ensurepip first, then pip install. (ensurepip,
+    then a second install of pip, cost 8 CPU-s for each of the nine venvs a sanity session makes; pip --python, 3;
+    uv, 1.)
     """
     home = REPO / ".nox" / "ansible-test-home" / session.name
     cache = home / ".ansible" / "test" / "cache"
@@ -125,15 +131,23 @@ def ansible_test_env(session: nox.Session) -> dict[str, str]:
     pip_version = session.run("python", "-c", "import types; from ansible_test._internal.python_requirements import "
                               "get_venv_packages as g; print(g(types.SimpleNamespace(version='3'))['pip'])",
                               silent=True).strip().splitlines()[-1]
-    session_python = os.path.join(session.bin, "python")
+    # ansible-test runs the stand-in with HOME, PATH and LC_ALL only: the rest uv needs is written into it
+    carried = {name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(name)}
+    if session.venv_backend == "uv":
+        uv = shutil.which(nox.virtualenv.UV) or nox.virtualenv.UV
+        uv_cache = subprocess.run([uv, "cache", "dir"], stdout=subprocess.PIPE, check=True, text=True).stdout.strip()
+        installer = "[%r, 'pip', 'install', '--quiet', '--cache-dir', %r, '--python', sys.executable]" % (uv, uv_cache)
+    else:
+        installer = "[%r, '-m', 'pip', '--python', sys.executable, 'install']" % os.path.join(session.bin, "python")
     (cache / ("get_pip_%s.py" % pip_version.replace(".", "_"))).write_text(
-        "# get-pip stand-in written by noxfile.py (ansible_test_env): the session's pip installs ARGS into this\n"
-        "# Python's venv; if that fails, ensurepip, then pip install ARGS\n"
-        "import subprocess\nimport sys\n\n"
-        "args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]\n"
-        "if subprocess.call([%r, '-m', 'pip', '--python', sys.executable, 'install'] + args) != 0:\n"
+        "# get-pip stand-in written by noxfile.py (ansible_test_env): installs ARGS into this Python's venv with the\n"
+        "# session's installer; if that fails, ensurepip, then pip install ARGS\n"
+        "import os\nimport subprocess\nimport sys\n\n"
+        "os.environ.update(%r)\n"
+        "args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel', '--disable-pip-version-check')]\n"
+        "if subprocess.call(%s + args) != 0:\n"
         "    subprocess.check_call([sys.executable, '-m', 'ensurepip', '--upgrade', '--default-pip'])\n"
-        "    subprocess.check_call([sys.executable, '-m', 'pip', 'install'] + args)\n" % session_python,
+        "    subprocess.check_call([sys.executable, '-m', 'pip', 'install'] + args)\n" % (carried, installer),
         encoding="utf-8")
     return dict(QUIET_ENV, HOME=str(home))
 
