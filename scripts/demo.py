@@ -68,23 +68,6 @@ def call_counts(requests: list[dict]) -> tuple[int, Counter, Counter]:
     return len(requests), reads, writes
 
 
-def lease_renewals(requests: list[dict]) -> int:
-    """The power record writes that renewed the lease of the record before them (same owner, later expiry): a run that
-    takes longer than two thirds of the lease (300 s, 30 real seconds at the demo's time scale) makes them."""
-    renewals, held = 0, None  # held: (owner, expires) of the record on the instance
-    for request in requests:
-        if request["action"] != "ModifyResourceTags" or not request["performed"]:
-            continue
-        values = [tag["value"] for tag in request["body"].get("replaceTags") or [] if tag["key"] == RECORD_TAG_KEY]
-        if not values:  # the record removed
-            held = None
-            continue
-        _power, _since, expires, owner = values[0].split(".", 3)
-        renewals += held is not None and held[0] == owner and int(expires) > held[1]
-        held = (owner, int(expires))
-    return renewals
-
-
 def describe_counts(counter: Counter) -> str:
     return ", ".join("%s %d" % (action, count) for action, count in sorted(counter.items())) or "none"
 
@@ -129,7 +112,8 @@ class Demo:
         print("Emulator at %s (seed 'demo', time scale %s); instance %s is %s\n"
               % (self.emu.url, self.emu.time_scale, INSTANCE_ID, instance_status(self.emu)))
         writes = self.run(1)[1]
-        renewals = lease_renewals(self.emu.requests())
+        # a run longer than two thirds of the lease (300 s, 30 real seconds at the demo's time scale) renews it
+        renewals = sum(kind == "renewed" for _entry, kind, _record in self.emu.record_writes())
         self.expect(writes == Counter({"StopInstances": 1, "CreateImage": 1, "StartInstances": 1,
                                        "ModifyResourceTags": 2 + renewals}),
                     "run 1: expected one StopInstances, one CreateImage, one StartInstances and the power record set "

@@ -42,6 +42,9 @@ ADMIN_TIMEOUT = 30.0  # an admin call's answer, on the same loaded machine
 STOP_TIMEOUT = 5.0
 SERVICE_VERSIONS = {"vm": "2023-03-13", "zrm": "2025-10-14"}
 EMULATOR_CLOCK_ENV = "ZENLAYERCLOUD_EMULATOR_CLOCK"
+# The tag of the role's power record (plugins/module_utils/_record.py), value POWER.SINCE.EXPIRES.OWNER. The emulator
+# stores it as any tag; only the tests read it, with record_writes().
+POWER_RECORD_TAG = "zenlayer-cloud-power-record"
 
 
 class Credentials(NamedTuple):
@@ -69,6 +72,32 @@ def load_seed(name: str) -> dict:
     path = name if name.endswith(".json") and os.path.sep in name else os.path.join(SEEDS_DIR, name + ".json")
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def record_writes(requests: list[dict], tag_key: str = POWER_RECORD_TAG) -> list[tuple[dict, str, dict | None]]:
+    """The power record writes performed in a request log (Emulator.requests()), oldest first, as (entry, kind,
+    record). kind: "written" (a record where the instance held none, another owner's, or one expiring no later),
+    "renewed" (its owner's record again, expiring later: how many a run makes depends on how long it takes, so on the
+    machine's load) or "removed"; record: {power, since, expires, owner} of the value written, None when removed."""
+    writes: list[tuple[dict, str, dict | None]] = []
+    held: dict[str, dict] = {}  # instance -> the record it holds
+    for entry in requests:
+        if entry["action"] != "ModifyResourceTags" or not entry["performed"]:
+            continue
+        body = entry["body"]
+        instance_id = body.get("resourceUuid")
+        values = [tag.get("value", "") for tag in body.get("replaceTags") or [] if tag.get("key") == tag_key]
+        if values:
+            power, since, expires, owner = values[0].split(".", 3)
+            record = {"power": power, "since": int(since), "expires": int(expires), "owner": owner}
+            before = held.get(instance_id)
+            renewed = before is not None and before["owner"] == owner and record["expires"] > before["expires"]
+            writes.append((entry, "renewed" if renewed else "written", record))
+            held[instance_id] = record
+        elif tag_key in (body.get("deleteTagKeys") or []):
+            writes.append((entry, "removed", None))
+            held.pop(instance_id, None)
+    return writes
 
 
 def _credentials_of(seed: dict) -> Credentials:
@@ -485,6 +514,15 @@ class Emulator:  # pylint: disable=too-many-instance-attributes
             state = self.state()
             return not state["accepted"] and not any(r.get("pending") for r in state["instances"] + state["images"])
         self.wait_for(settled, timeout=timeout)
+
+    def record_writes(self, requests: list[dict] | None = None) -> list[tuple[dict, str, dict | None]]:
+        """record_writes() of this emulator's request log, or of `requests` taken from it."""
+        return record_writes(self.requests("ModifyResourceTags") if requests is None else requests)
+
+    def finish_images(self, image_ids: list[str], at: float) -> None:
+        """The images (CREATING) turn AVAILABLE at `at`, a real (wall-clock) time: a test holds an image CREATING for
+        long on the emulator's clock, then ends it once the run under test has seen it so."""
+        self.patch(images={image_id: {"pending": {"to": "AVAILABLE", "at": at}} for image_id in image_ids})
 
     def tags(self, instance_id: str) -> dict[str, str]:
         """The tags of an instance as stored (visible ones), as {key: value}."""

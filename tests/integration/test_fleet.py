@@ -24,7 +24,6 @@ from ansible_run import run_playbook
 
 TIME_SCALE = 0.05
 COUNT = 30
-RECORD_KEY = "zenlayer-cloud-power-record"
 ZONES = ("HKG-A", "FRA-A")
 WRITES = ("CreateImage", "StopInstances", "StartInstances", "ModifyResourceTags", "DeleteImages",
           "ModifyImagesAttributes", "RebootInstances")
@@ -66,27 +65,6 @@ def _writes(emu) -> list[dict]:
     return [request for request in emu.requests() if request["action"] in WRITES]
 
 
-def _record_writes(requests: list[dict]) -> Counter:
-    """The power record writes by kind: "written" (a record where the instance had none), "renewed" (the same owner's
-    record again, its lease pushed on: how many depends on how long the run takes, so on the machine's load) and
-    "removed"."""
-    kinds: Counter = Counter()
-    held: dict[str, tuple[str, int]] = {}  # instance -> (owner, expires) of the record it holds
-    for request in requests:
-        if request["action"] != "ModifyResourceTags" or not request["performed"]:
-            continue
-        body, instance_id = request["body"], request["body"].get("resourceUuid")
-        if RECORD_KEY in (body.get("deleteTagKeys") or []):
-            kinds["removed"] += 1
-            held.pop(instance_id, None)
-            continue
-        _power, _since, expires, owner = next(tag["value"] for tag in body["replaceTags"] if tag["key"] == RECORD_KEY).split(".", 3)
-        before = held.get(instance_id)
-        kinds["renewed" if before and before[0] == owner and int(expires) > before[1] else "written"] += 1
-        held[instance_id] = (owner, int(expires))
-    return kinds
-
-
 def _failed_hosts(run) -> set[str]:
     return {result["host"] for result in run.results if result["status"] == "failed"}
 
@@ -125,7 +103,8 @@ def test_thirty_hosts_forks_1_and_30_same_calls_same_result(tmp_path: Path, harn
         looks = sum(1 for request in requests if request["action"] == "DescribeInstancesStatus")
         calls = Counter(request["action"] for request in requests if request["action"] not in
                         ("DescribeInstancesStatus", "DescribeImages", "StartInstances", "ModifyResourceTags"))
-        record_writes = _record_writes(requests)
+        # by kind: "written", "renewed" (how many depends on how long the run takes, so on the load) and "removed"
+        record_writes = Counter(kind for _entry, kind, _record in harness.record_writes(requests))
         published = {r["host"]: r["result"]["ansible_facts"]["image_from_instance_image"]["image_status"]
                      for r in run.results if "Publish this host's image" in r["task"]}
         outcomes[forks] = (calls, record_writes["written"], record_writes["removed"], published)

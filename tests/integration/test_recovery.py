@@ -117,14 +117,9 @@ class Job:
 
 def _record_timeline(emu: Any, instance_id: str | None = None) -> list[tuple[float, str | None, bool]]:
     """(when it was accepted, owner or None, live) of every power record written (on one instance), from the log."""
-    timeline = []
-    for entry in performed(emu, "ModifyResourceTags", "zrm"):
-        if instance_id is not None and entry["body"].get("resourceUuid") != instance_id:
-            continue
-        values = [tag.get("value", "") for tag in entry["body"].get("replaceTags") or [] if tag.get("key") == RECORD_KEY]
-        parts = values[0].split(".") if values else None
-        timeline.append((entry["ts"], parts[3] if parts else None, bool(parts) and parts[2] != "0"))
-    return timeline
+    return [(entry["ts"], record and record["owner"], bool(record) and record["expires"] != 0)
+            for entry, _kind, record in emu.record_writes(performed(emu, "ModifyResourceTags", "zrm"))
+            if instance_id is None or entry["body"].get("resourceUuid") == instance_id]
 
 
 def repaired_at(emu: Any, since: float, owner: str, instance_ids: tuple[str, ...] = (RUNNING_ID,)) -> float | None:
@@ -271,8 +266,8 @@ def test_a_second_job_waits_for_a_live_holder_and_names_it(tmp_path: Path, harne
                                  tmp_dir=tmp_path / "b")
             emu.wait_for(lambda: emu.images(name="a-golden"), timeout=120)
             done = time.time()
-            emu.patch(images={emu.images(name="a-golden")[0]["imageId"]: {"pending": {"to": "AVAILABLE", "at": done}}},
-                      instances={RUNNING_ID: {"pending": {"to": "STOPPED", "at": done}}})
+            emu.finish_images([emu.images(name="a-golden")[0]["imageId"]], at=done)
+            emu.patch(instances={RUNNING_ID: {"pending": {"to": "STOPPED", "at": done}}})
             rc_a, output_a = job_a.wait(180)
         finally:
             if job_a.process.poll() is None:

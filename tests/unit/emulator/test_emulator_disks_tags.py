@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from emu_helpers import RUNNING_HKG, STOPPED_HKG, error, ok
-from harness import load_seed
+from harness import POWER_RECORD_TAG, load_seed
 
 KEY = "AKIDEMULATOR00000001"
 
@@ -147,3 +147,26 @@ def test_seeded_tags_have_a_created_date(make_emu) -> None:
     emu = make_emu(seed)
     tag = zrm_ok(emu, "DescribeResourceTags", {"resourceUuid": seed["instances"][0]["instanceId"]})["dataSet"][0]
     assert tag["key"] == "env" and tag["createdDate"]
+
+
+def test_record_writes_tells_written_renewed_and_removed_records_apart(emu) -> None:
+    """The harness's reading of the request log that the fleet, recovery and demo checks share."""
+    def record(instance_id: str, value: str) -> None:
+        zrm_ok(emu, "ModifyResourceTags", {"resourceUuid": instance_id,
+                                           "replaceTags": [{"key": POWER_RECORD_TAG, "value": value}]})
+
+    record(RUNNING_HKG, "running.100.400.job-a")
+    record(STOPPED_HKG, "stopped.100.400.job-a")
+    record(RUNNING_HKG, "running.100.500.job-a")   # the same owner, later: renewed
+    record(RUNNING_HKG, "running.100.500.job-a")   # not later: written
+    record(STOPPED_HKG, "stopped.100.600.job-b")   # another owner: written
+    zrm_ok(emu, "ModifyResourceTags", {"resourceUuid": RUNNING_HKG, "replaceTags": [{"key": "role", "value": "web"}]})
+    zrm_ok(emu, "ModifyResourceTags", {"resourceUuid": RUNNING_HKG, "deleteTagKeys": [POWER_RECORD_TAG]})
+    record(RUNNING_HKG, "running.100.900.job-a")   # after the removal: written
+    emu.call("ModifyResourceTags", {"resourceUuid": "ins-nope", "deleteTagKeys": [POWER_RECORD_TAG]}, service="zrm")
+    writes = emu.record_writes()
+    assert [(entry["body"]["resourceUuid"], kind) for entry, kind, _record in writes] == [
+        (RUNNING_HKG, "written"), (STOPPED_HKG, "written"), (RUNNING_HKG, "renewed"), (RUNNING_HKG, "written"),
+        (STOPPED_HKG, "written"), (RUNNING_HKG, "removed"), (RUNNING_HKG, "written")]
+    assert writes[4][2] == {"power": "stopped", "since": 100, "expires": 600, "owner": "job-b"}
+    assert writes[5][2] is None

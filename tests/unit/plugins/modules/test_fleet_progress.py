@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,9 @@ from ansible_collections.zenlayer.cloud.plugins.module_utils._progress import pr
 from ansible_collections.zenlayer.cloud.plugins.module_utils._record import RECORD_TAG_KEY, decode_record
 from ansible_collections.zenlayer.cloud.plugins.modules import zenlayer_image_fleet
 from ansible_collections.zenlayer.cloud.tests.unit.plugins.modules.utils import fleet_result, run_module, run_sliced
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
+from harness import POWER_RECORD_TAG, record_writes  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 SLICE = 45.0  # the action plugin's slice (module_utils._progress.DEFAULT_SLICE_SECONDS)
 LINE = re.compile(r"zenlayer_image_fleet: (\d+)/(\d+) AVAILABLE(?:, (?:\d+ [A-Z_]+(?:, )?)+)? - (?:\d+[hms] ?)+ of 30m, "
@@ -81,22 +85,14 @@ def write_counts(requests: list[dict]) -> dict[str, int]:
     return counts
 
 
+def test_the_harness_reads_the_power_record_the_modules_write():
+    assert POWER_RECORD_TAG == RECORD_TAG_KEY, "record_writes() (tests/emulator/harness.py) would find no record"
+
+
 def without_renewals(requests: list[dict]) -> list[dict]:
     """The requests but the records' renewals, which come as late as the run's load makes it."""
-    held: dict[str, dict] = {}  # instance -> the record last written on it
-    return [entry for entry in requests if not (entry["action"] == "ModifyResourceTags" and entry["performed"]
-                                                and _renews(entry, held))]
-
-
-def _renews(entry: dict, held: dict[str, dict]) -> bool:
-    """Whether a tag write is the renewal of a record (its owner's record again, expiring later); keeps `held`."""
-    instance_id = entry["body"].get("resourceUuid")
-    values = [tag["value"] for tag in entry["body"].get("replaceTags") or [] if tag["key"] == RECORD_TAG_KEY]
-    record, before = (decode_record(values[0]) if values else None), held.pop(instance_id, None)
-    if record is None:
-        return False
-    held[instance_id] = record
-    return before is not None and before["owner"] == record["owner"] and record["expires"] > before["expires"]
+    renewals = {id(entry) for entry, kind, _record in record_writes(requests) if kind == "renewed"}
+    return [entry for entry in requests if id(entry) not in renewals]
 
 
 # The calls whose count goes by the time: the polls (every 0.5 s to 15 s), and the starts (one per 100 instances whose
@@ -227,14 +223,12 @@ def lapses(emu: Any, instance_id: str) -> list[tuple[float, float]]:
     write of it, read from the emulator's request log in the emulator's time (a test's own look between two slices
     comes as late as a loaded machine makes it; the log does not)."""
     found, expires = [], 0.0
-    for entry in emu.requests("ModifyResourceTags"):
-        if not entry["performed"] or entry["body"].get("resourceUuid") != instance_id:
+    for entry, _kind, record in emu.record_writes():
+        if entry["body"].get("resourceUuid") != instance_id:
             continue
         written = emu.now(entry["ts"])
         if 0 < expires < written:
             found.append((expires, written))
-        values = [tag["value"] for tag in entry["body"].get("replaceTags") or [] if tag["key"] == RECORD_TAG_KEY]
-        record = decode_record(values[0]) if values else None
         expires = record["expires"] if record else 0.0
     return found
 

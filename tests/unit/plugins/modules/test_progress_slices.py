@@ -57,9 +57,8 @@ def done_in_a_while(emu: Any, wait_timeout: float | None = None) -> None:
     seconds = CREATING_DONE_SECONDS
     if wait_timeout is not None and wait_timeout < CREATING_DONE_SECONDS:
         seconds = 2 * CREATING_DONE_SECONDS
-    done = time.time() + seconds * emu.time_scale
-    emu.patch(images={image["imageId"]: {"pending": {"to": "AVAILABLE", "at": done}}
-                      for image in emu.images() if image["imageStatus"] == "CREATING"})
+    emu.finish_images([image["imageId"] for image in emu.images() if image["imageStatus"] == "CREATING"],
+                      at=time.time() + seconds * emu.time_scale)
 
 
 def one_piece_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any, capsys: Any,

@@ -215,7 +215,7 @@ def test_disk_making_image_adopts_our_creating_image(emulator_env, capsys):
 def finish_soon(emu: Any, image_id: str) -> None:
     """The image, made CREATING for an emulator hour (a run on a loaded machine still sees it so), is done half a real
     second from now."""
-    emu.patch(images={image_id: {"pending": {"to": "AVAILABLE", "at": time.time() + 0.5}}})
+    emu.finish_images([image_id], at=time.time() + 0.5)
 
 
 def test_wait_timeout_then_a_rerun_resumes_the_wait(emulator_env, capsys):
