@@ -17,10 +17,11 @@ LINT_SESSIONS := codeqa yamllint antsibull-nox-config ansible-lint
 # Longest first: nox starts them in this order, JOBS at a time (one session's waits on emulators and playbooks overlap
 # another's work; each session's output is printed as a block when it ends). The split of tests/README.md:
 # integration-2.19 and units-2.19 run every test, the 2.16 and 2.21 sessions the boundary ones (PRIMARY: as
-# PRIMARY_CORE in noxfile.py).
+# PRIMARY_CORE in noxfile.py). build-import-check runs in `make release` only: `release` runs the same galaxy-importer
+# (scripts/galaxy-importer.cfg) on the same tarball, and fails on a warning too.
 PRIMARY := 2.19
 TEST_SESSIONS := integration-$(PRIMARY) units-$(PRIMARY) $(foreach c,$(filter-out $(PRIMARY),$(CORES)),integration-$(c)) \
-	$(foreach c,$(CORES),sanity-$(c)) ansible-lint build-import-check release docs-check \
+	$(foreach c,$(CORES),sanity-$(c)) ansible-lint release docs-check \
 	$(foreach c,$(CORES),ansible-doc-$(c)) $(foreach c,$(filter-out $(PRIMARY),$(CORES)),units-$(c)) \
 	codeqa yamllint antsibull-nox-config extra-checks changelog
 JOBS ?= 2

@@ -464,8 +464,10 @@ def release(session: nox.Session) -> None:
     galaxy-importer with scripts/galaxy-importer.cfg (strict: a warning fails)."""
     install_core(session, "2.19", "antsibull-changelog", "ansible-builder>=3")
     importer = REPO / ".nox" / "galaxy-importer-venv"  # galaxy-importer downgrades attrs: a venv of its own
-    session.run("bash", "scripts/check_release.sh", session.virtualenv.location,
-                env=dict(QUIET_ENV, IMPORTER_VENV=str(importer)), external=True)
+    env = dict(QUIET_ENV, IMPORTER_VENV=str(importer))
+    if session.venv_backend == "uv":
+        env["UV"] = shutil.which(nox.virtualenv.UV) or nox.virtualenv.UV
+    session.run("bash", "scripts/check_release.sh", session.virtualenv.location, env=env, external=True)
 
 
 @nox.session(python=PYTHONS["2.19"] or False, default=False)
