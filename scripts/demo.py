@@ -29,7 +29,6 @@ INSTANCE_ID = "demo-instance-1"
 IMAGE_NAME = "demo-web-golden"
 WRITE_ACTIONS = ("CreateImage", "DeleteImages", "ModifyImagesAttributes", "StopInstances", "StartInstances", "RebootInstances",
                  "ModifyResourceTags")
-RECORD_TAG_KEY = "zenlayer-cloud-power-record"
 RECAP = re.compile(r"^localhost\s*:.*?changed=(\d+).*?failed=(\d+)", re.MULTILINE)
 
 
