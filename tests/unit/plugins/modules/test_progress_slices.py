@@ -186,7 +186,27 @@ def end_in(emu: Any, kind: str, to: str, seconds: float) -> None:
 def test_a_run_in_slices_makes_the_calls_of_a_run_in_one_piece(emulator_factory, monkeypatch, capsys, module, args,
                                                                end):
     """The same calls, and the polls at the same times (the time between two slices is taken out of the pause it
-    interrupted)."""
+    interrupted). A resume that polled at once, or began the schedule again, moves the polls in every run; a machine
+    that stalls one run (seen once in a fresh-clone `make test`: one poll 41 emulator seconds, 10 real seconds, late)
+    moves them in that run only, so a pair whose polls moved is run once more, and the second pair decides."""
+    for attempt in (1, 2):
+        whole, sliced, progress, calls_whole, calls_sliced = _whole_and_sliced(emulator_factory, monkeypatch, capsys,
+                                                                               module, args, end)
+        assert normalized(sliced) == normalized(whole) and not whole.get("failed")
+        assert len(progress) >= 3, "a wait of about 100 s in slices of 45 s"
+        assert len(calls_sliced) <= len(calls_whole) + len(progress), "more than one call more per slice"
+        assert [action for action, _at in calls_sliced] == [action for action, _at in calls_whole]
+        moved = _moved_polls(calls_whole, calls_sliced)
+        if not moved:
+            return
+    assert not moved, "polls moved by the slices in both pairs of runs (call, emulator seconds since the call before, " \
+        "whole and sliced): %s" % moved
+
+
+def _whole_and_sliced(emulator_factory: Callable[..., Any], monkeypatch: Any, capsys: Any, module: str, args: dict,
+                      end: tuple) -> tuple:
+    """The run in one piece, then in slices, each on a fresh emulator whose end comes at the same poll:
+    (whole, sliced, progress, calls of the whole run, calls of the sliced run)."""
     main = {"zenlayer_image": zenlayer_image.main, "zenlayer_instance_power": zenlayer_instance_power.main}[module]
     poll, number, kind, to, seconds = end
     later = {"image_seconds": 300, "stop_seconds": 300}  # the emulator's own end, after the one set at the poll
@@ -198,18 +218,16 @@ def test_a_run_in_slices_makes_the_calls_of_a_run_in_one_piece(emulator_factory,
     emu_sliced.patch(timings=later)
     with on_request(poll, lambda: end_in(emu_sliced, kind, to, seconds), nth=number, when="after"):
         sliced, progress = run_sliced(main, capsys, args, SLICE, diff=True)
-    assert normalized(sliced) == normalized(whole) and not whole.get("failed")
-    calls_whole, calls_sliced = _calls(emu_whole), _calls(emu_sliced)
-    assert len(progress) >= 3, "a wait of about 100 s in slices of 45 s"
-    assert len(calls_sliced) <= len(calls_whole) + len(progress), "more than one call more per slice"
-    assert [action for action, _at in calls_sliced] == [action for action, _at in calls_whole]
-    # gap by gap, not from the write: a loaded machine adds the calls' own time to every gap of both runs, which adds
-    # up over a run; a resume that polled at once, or began the schedule again, moves its gaps by seconds
-    moved = [(action, round(gap_whole, 1), round(gap_sliced, 1)) for action, gap_whole, gap_sliced
-             in zip([action for action, _at in calls_whole[1:]], _gaps(calls_whole), _gaps(calls_sliced))
-             if abs(gap_sliced - gap_whole) > 4]
-    assert not moved, "polls moved by the slices (call, emulator seconds since the call before, whole and sliced): %s" \
-        % moved
+    return whole, sliced, progress, _calls(emu_whole), _calls(emu_sliced)
+
+
+def _moved_polls(calls_whole: list[tuple[str, float]], calls_sliced: list[tuple[str, float]]) -> list[tuple]:
+    """(call, gap in the whole run, gap in the sliced run) of each call more than 4 emulator seconds off. Gap by gap,
+    not from the write: a loaded machine adds the calls' own time to every gap of both runs, which adds up over a run;
+    a resume that polled at once, or began the schedule again, moves its gaps by seconds."""
+    return [(action, round(gap_whole, 1), round(gap_sliced, 1)) for action, gap_whole, gap_sliced
+            in zip([action for action, _at in calls_whole[1:]], _gaps(calls_whole), _gaps(calls_sliced))
+            if abs(gap_sliced - gap_whole) > 4]
 
 
 # -- the progress itself -----------------------------------------------------------------------------------------------
